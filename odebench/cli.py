@@ -1,0 +1,142 @@
+"""The ``odebench`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .types import OdebenchError
+
+
+def _registry(args):
+    from .plugins import load_registry, plugin_files_in
+
+    files: list[str] = []
+    for d in getattr(args, "plugins_dir", None) or []:
+        files += plugin_files_in(d)
+    return load_registry(files)
+
+
+def cmd_plugins(args) -> int:
+    from tabulate import tabulate
+
+    registry = _registry(args)
+    rows = []
+    for kind in ("models", "solvers", "datasets", "executors"):
+        for name, entry in sorted(registry.of(kind).items()):
+            extra = "adjoint" if entry.extra.get("adjoint") else ""
+            rows.append([kind[:-1], name, entry.plugin, entry.version, extra])
+    print(tabulate(rows, headers=["kind", "name", "plugin", "version", "supports"], tablefmt="github"))
+    if registry.failures:
+        print("\nplugins that failed to load:")
+        for failure in registry.failures:
+            print(f"  {failure.plugin}: {failure.error}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .driver import run_suite, unfinished
+    from .report import table, to_markdown
+
+    try:
+        rows = run_suite(
+            args.suite, results=args.results, plugin_dirs=args.plugins_dir or [],
+            overrides=args.set or [], force=args.force, timeout=args.timeout,
+            executor=args.executor,
+            executor_options={"workers": args.workers, "scheduler": args.scheduler},
+        )
+    except KeyboardInterrupt:
+        print("odebench: interrupted; finished runs are kept, rerun the same command to resume",
+              file=sys.stderr)
+        return 130
+    print()
+    print(to_markdown(table(rows)))
+    bad = unfinished(rows)
+    if bad:
+        print(f"\n{len(bad)} run(s) did not finish well:", file=sys.stderr)
+        for r in bad:
+            print(f"  {r['status']}: {r['model']} {r['params']} {r['solver']} seed={r['seed']}"
+                  f" {r['device']} - {r['reason']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import flatten, table, to_csv, to_markdown
+    from .store import Store
+
+    store = Store(args.results)
+    runs = store.latest(args.suite)
+    if args.suite and not runs:
+        raise OdebenchError(f"no runs of suite {args.suite!r} in {store.path}; known: {', '.join(store.suites()) or 'none'}")
+    frame = table([flatten(r) for r in runs])
+    if args.format == "csv":
+        sys.stdout.write(to_csv(frame))
+    else:
+        for suite, part in frame.groupby("suite", sort=False) if not frame.empty else []:
+            print(f"## {suite}\n")
+            print(to_markdown(part))
+            print()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="odebench", description=__doc__)
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"odebench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run every unfinished run of a YAML suite")
+    p.add_argument("suite", help="path to the suite YAML file")
+    p.add_argument("--results", default="results", help="results directory (default: results)")
+    p.add_argument("--plugins-dir", action="append", metavar="DIR", help="load *.py plugins from DIR")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a suite value, e.g. --set train.epochs=1 --set dataset.train_size=2000")
+    p.add_argument("--force", action="store_true", help="rerun finished runs too")
+    p.add_argument("--timeout", type=_duration, help="hard per-run timeout: seconds or 90s/10m/2h")
+    p.add_argument("--executor", default="local", help="local (default) or dask, or a plugin's")
+    p.add_argument("--workers", type=int, help="dask: LocalCluster worker processes")
+    p.add_argument("--scheduler", help="dask: address of an existing scheduler, tcp://HOST:8786")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="print the comparison table from the results store")
+    p.add_argument("--results", default="results")
+    p.add_argument("--suite", help="only this suite")
+    p.add_argument("--format", choices=["md", "csv"], default="md")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("plugins", help="list models, solvers, datasets, executors and their plugins")
+    p.add_argument("--plugins-dir", action="append", metavar="DIR")
+    p.set_defaults(func=cmd_plugins)
+
+    # Further commands live in their own modules, each with add_commands(sub).
+    # --- command modules (one line each) ---
+    # --- end of command modules ---
+    return parser
+
+
+def _duration(text: str) -> float | None:
+    from .suite import parse_duration
+    from .types import SuiteError
+
+    try:
+        return parse_duration(text if not text.replace(".", "", 1).isdigit() else float(text), "--timeout")
+    except SuiteError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except OdebenchError as exc:
+        print(f"odebench: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

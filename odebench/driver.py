@@ -1,0 +1,85 @@
+"""The driver: expand a suite, skip what is finished, hand the rest to an executor, store
+each outcome as it arrives."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Iterable
+
+from .isolate import run_isolated
+from .machine import code_version
+from .report import flatten, solver_label
+from .store import FINISHED, Store
+from .suite import Suite, load_suite, run_key
+from .types import OdebenchError
+
+GOOD = ("done", "skipped")
+
+
+def describe(config: dict[str, Any]) -> str:
+    parts = [config["model"]]
+    if config["params"]:
+        parts.append(" ".join(f"{k}={v}" for k, v in sorted(config["params"].items())))
+    if config.get("solver"):
+        parts.append(solver_label(config["solver"]))
+    parts.append(f"seed={config['seed']} {config['device']}")
+    return " ".join(parts)
+
+
+def run_suite(
+    path: str | os.PathLike,
+    *,
+    results: str | os.PathLike = "results",
+    plugin_dirs: Iterable[str] = (),
+    overrides: Iterable[str] = (),
+    force: bool = False,
+    timeout: float | None = None,
+    executor: str = "local",
+    executor_options: dict[str, Any] | None = None,
+    echo: Callable[[str], None] = print,
+    suite: Suite | None = None,
+) -> list[dict[str, Any]]:
+    """Run every unfinished run of a suite; return the table rows (latest attempt of each of
+    the suite's runs). Raises SuiteError/OdebenchError for bad input before anything runs."""
+    suite = suite or load_suite(path, plugin_dirs=plugin_dirs, overrides=overrides)
+    store = Store(results)
+    store.check_writable()
+    if executor not in suite.registry.executors:
+        from .suite import _suggest
+
+        raise OdebenchError(f"unknown executor {executor!r}; {_suggest(executor, suite.registry.executors)}")
+    options = {k: v for k, v in (executor_options or {}).items() if v is not None}
+    finished = set() if force else store.finished_keys(suite.name)
+    keys = [run_key(c) for c in suite.runs]
+    limit = timeout if timeout is not None else suite.timeout
+    todo = [(k, c) for k, c in zip(keys, suite.runs) if k not in finished]
+    skipped = len(suite.runs) - len(todo)
+    echo(f"suite {suite.name}: {len(suite.runs)} runs, {skipped} already finished (skipped), "
+         f"{len(todo)} to run")
+    if todo:
+        runner = suite.registry.executors[executor].obj(**options)
+        version = code_version()
+        tasks = [
+            {"key": k, "config": c, "plugin_files": list(suite.plugin_files), "timeout": limit,
+             "progress": f"[{i + 1}/{len(todo)}] {describe(c)}"}
+            for i, (k, c) in enumerate(todo)
+        ]
+        for n, (task, outcome) in enumerate(runner.map(run_isolated, tasks), 1):
+            store.add(task["config"], task["key"], outcome, version, executor)
+            m = outcome.get("metrics") or {}
+            detail = ""
+            if outcome["status"] == "done":
+                detail = (f" test_acc={m.get('test_accuracy', float('nan')):.4f}"
+                          f" epoch_s={m.get('epoch_seconds', float('nan')):.2f}")
+            elif outcome.get("reason"):
+                detail = f" ({outcome['reason']})"
+            echo(f"[{n}/{len(todo)}] {outcome['status']:<11} {describe(task['config'])}{detail}")
+    wanted = set(keys)
+    return [flatten(r) for r in store.latest(suite.name) if r["run_key"] in wanted]
+
+
+def unfinished(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in rows if r["status"] not in GOOD]
+
+
+__all__ = ["run_suite", "unfinished", "FINISHED"]

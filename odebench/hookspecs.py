@@ -1,0 +1,100 @@
+"""The odebench plugin contract. This file is the one a plugin author reads.
+
+A plugin is a module (or object) with functions decorated by ``@odebench.hookimpl``.
+It is found through the ``odebench`` entry-point group::
+
+    # pyproject.toml of your package
+    [project.entry-points.odebench]
+    mysolver = "my_package.odebench_plugin"
+
+or loaded from a loose ``*.py`` file (``odebench run --plugins-dir DIR`` or a suite's
+``plugins: [path/to/file.py]``). odebench's own models, solvers and datasets are registered
+the same way (see ``plugins/`` in the repository).
+
+Every hook is a *registration callback*: odebench calls it with a ``register`` function and
+your plugin calls ``register(name, thing, ...)`` once per thing it provides. Names are global;
+two plugins registering the same name is an error reported by ``odebench plugins``.
+
+Model factory
+    ``factory(shape: odebench.DatasetShape, solver: odebench.Solver | None, **params)
+    -> torch.nn.Module``
+
+    ``params`` are the run's keys from the suite (everything but ``model`` and ``solver``).
+    Declare each as a keyword argument with a default and a type annotation: odebench
+    validates suites against that signature (unknown key, wrong type, or a value outside a
+    ``Literal[...]``), before anything runs. ``shape`` gives ``channels``, ``length`` and
+    ``n_classes`` of the dataset. ``solver`` is given when the factory has a ``solver``
+    argument (an ODE model) and the run names one; it is ``None`` otherwise.
+
+    The module maps a float32 batch ``(batch, channels, length)`` to logits
+    ``(batch, n_classes)``. odebench moves it to the run's device, trains it with
+    cross-entropy and times it. Optional: a ``counters`` attribute, a ``dict[str, int]`` of
+    monotonically increasing counts (``"nfe"`` function evaluations, ``"steps_accepted"``,
+    ``"steps_rejected"``); odebench reads it around every forward and backward pass and stores
+    per-batch means as ``nfe_forward``/``nfe_backward`` etc.
+
+    Raise ``odebench.Unsupported("why")`` from the factory for a combination the model cannot
+    run (the run is recorded as *skipped*), and ``odebench.Diverged`` from ``forward`` when
+    the dynamics blow up (recorded as *diverged*).
+
+Solver
+    ``solve(func, y0, t, **options) -> Tensor`` with ``func(t, y) -> dy/dt``, ``y0`` a tensor,
+    ``t`` a 1-D increasing tensor of times (on y0's device). It returns the solution at every
+    time of ``t``, shaped ``(len(t), *y0.shape)``, like ``torchdiffeq.odeint``. ``options``
+    are the suite's solver keys except ``name``; declare them as keyword arguments with
+    defaults and annotations (validated like model params).
+
+    Optional adjoint: ``register(name, solve, adjoint=solve_adjoint)`` with
+    ``solve_adjoint(func, y0, t, *, adjoint_params, seminorm, **options)`` computing gradients
+    by solving the adjoint ODE backwards (``func`` is an ``nn.Module``; ``adjoint_params`` the
+    parameters to differentiate; ``seminorm`` True to leave the parameter adjoint out of the
+    backward error norm). Models receive an ``odebench.Solver`` with the options bound: call
+    ``solver(func, y0, t)`` or ``solver.adjoint(func, y0, t, adjoint_params=..., seminorm=...)``.
+
+Dataset loader
+    ``load(**params) -> odebench.Dataset`` with ``x_train``/``x_test`` float32 tensors
+    ``(N, channels, length)``, ``y_train``/``y_test`` int64 tensors ``(N,)`` with values in
+    ``0 .. len(class_names) - 1``, and ``class_names``. ``params`` are the suite's
+    ``dataset:`` keys except ``name``, validated against the signature like model params.
+    ``train_size``/``test_size`` are handled by odebench for every dataset (a stratified
+    subsample with a fixed seed) unless your loader declares them itself. Raise
+    ``odebench.DataError("one line: what is wrong and how to fix it")`` for missing or
+    corrupt input.
+
+Executor
+    ``factory(**options) -> executor`` where ``executor.map(fn, tasks)`` calls the picklable
+    ``fn(task) -> outcome`` for every task, wherever it likes, and yields ``(task, outcome)``
+    pairs as they complete. ``fn`` already isolates each run in its own process and enforces
+    its timeout; only the driver writes results. Options come from the CLI (``--workers``,
+    ``--scheduler``) and are passed only when given.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("odebench")
+
+Register = Callable[..., None]
+
+
+@hookspec
+def register_models(register: Register) -> None:
+    """Register model factories: ``register(name, factory)``."""
+
+
+@hookspec
+def register_solvers(register: Register) -> None:
+    """Register ODE solvers: ``register(name, solve, adjoint=None)``."""
+
+
+@hookspec
+def register_datasets(register: Register) -> None:
+    """Register dataset loaders: ``register(name, load)``."""
+
+
+@hookspec
+def register_executors(register: Register) -> None:
+    """Register run executors: ``register(name, factory)``."""

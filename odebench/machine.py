@@ -1,0 +1,79 @@
+"""What machine and code produced a result: stored with every run so rows stay comparable."""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+@functools.lru_cache(maxsize=None)
+def code_version() -> str:
+    """odebench's version plus the git commit of the checkout it runs from (``+dirty`` when
+    the tree has uncommitted changes)."""
+    from . import __version__
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root,
+                                capture_output=True, text=True, timeout=10)
+        if commit.returncode != 0:
+            return __version__
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=root, capture_output=True, text=True, timeout=10)
+        suffix = "+dirty" if dirty.stdout.strip() else ""
+        return f"{__version__}+git.{commit.stdout.strip()}{suffix}"
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+
+
+def machine_info(device: str = "cpu") -> dict:
+    import psutil
+    import torch
+
+    info = {
+        "hostname": platform.node(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": _cpu_model(),
+        "cpu_cores_physical": psutil.cpu_count(logical=False),
+        "cpu_cores_logical": psutil.cpu_count(logical=True),
+        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "memory_bytes": psutil.virtual_memory().total,
+        "torch": torch.__version__,
+        "torchdiffeq": _version("torchdiffeq"),
+        "numpy": _version("numpy"),
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "cuda_available": torch.cuda.is_available(),
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.cuda.is_available() else None,
+        "gpu": None,
+    }
+    if device.startswith("cuda") and torch.cuda.is_available():
+        index = torch.device(device).index or 0
+        props = torch.cuda.get_device_properties(index)
+        info["gpu"] = props.name
+        info["gpu_memory_bytes"] = props.total_memory
+        info["gpu_count"] = torch.cuda.device_count()
+    return info

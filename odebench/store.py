@@ -1,0 +1,176 @@
+"""The results store: one SQLite file (WAL mode) under the results directory.
+
+Each finished attempt of a run is written in one transaction (its ``runs`` row and all its
+``epochs`` rows together), so a killed driver leaves either the whole attempt or nothing, and
+several drivers can write to the same store at once. Config, metrics and machine are JSON
+columns, so the schema does not change when a plugin adds a metric.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from .types import OdebenchError
+
+FILENAME = "odebench.sqlite"
+FINISHED = ("done", "diverged", "skipped")
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    suite TEXT NOT NULL,
+    run_key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    traceback TEXT,
+    config TEXT NOT NULL,
+    metrics TEXT NOT NULL,
+    machine TEXT NOT NULL,
+    code_version TEXT,
+    executor TEXT,
+    started_at REAL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS runs_by_key ON runs (suite, run_key);
+CREATE TABLE IF NOT EXISTS epochs (
+    run_id INTEGER NOT NULL REFERENCES runs (id),
+    epoch INTEGER NOT NULL,
+    metrics TEXT NOT NULL,
+    PRIMARY KEY (run_id, epoch)
+);
+"""
+
+
+def _json(value: Any) -> str:
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [clean(x) for x in v]
+        return v
+
+    return json.dumps(clean(value), sort_keys=True)
+
+
+class Store:
+    def __init__(self, directory: str | os.PathLike):
+        self.directory = Path(directory)
+        self.path = self.directory / FILENAME
+
+    def check_writable(self) -> None:
+        """Raise a one-line OdebenchError when results cannot be written here."""
+        d = self.directory
+        existing = d
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise OdebenchError(
+                f"results directory {str(d)!r} is not writable; pass --results DIR with a writable folder"
+            )
+        if self.path.exists() and not os.access(self.path, os.W_OK):
+            raise OdebenchError(f"results store {str(self.path)!r} is read-only; fix its permissions or pass --results DIR")
+
+    @contextmanager
+    def connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        if write:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        elif not self.path.exists():
+            raise OdebenchError(f"no results store at {str(self.path)!r}; run a suite first or pass --results DIR")
+        try:
+            conn = sqlite3.connect(self.path, timeout=120, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise OdebenchError(f"cannot open results store {str(self.path)!r}: {exc}") from None
+        try:
+            conn.execute("PRAGMA busy_timeout = 120000")
+            if write:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.executescript(SCHEMA)
+            yield conn
+        except sqlite3.DatabaseError as exc:
+            raise OdebenchError(f"results store {str(self.path)!r} is unreadable ({exc}); move it away and rerun") from None
+        finally:
+            conn.close()
+
+    def add(self, config: dict[str, Any], key: str, outcome: dict[str, Any], code_version: str,
+            executor: str = "local") -> int:
+        """Write one attempt of a run and its epochs atomically; returns the row id."""
+        with self.connect(write=True) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                cur = conn.execute(
+                    "INSERT INTO runs (suite, run_key, status, reason, traceback, config, metrics,"
+                    " machine, code_version, executor, started_at, finished_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (config["suite"], key, outcome["status"], outcome.get("reason"),
+                     outcome.get("traceback"), _json(config), _json(outcome.get("metrics", {})),
+                     _json(outcome.get("machine", {})), code_version, executor,
+                     outcome.get("started_at"), outcome.get("finished_at", time.time())),
+                )
+                run_id = cur.lastrowid
+                conn.executemany(
+                    "INSERT INTO epochs (run_id, epoch, metrics) VALUES (?, ?, ?)",
+                    [(run_id, e["epoch"], _json(e)) for e in outcome.get("epochs", [])],
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return run_id
+
+    def finished_keys(self, suite: str) -> set[str]:
+        if not self.path.exists():
+            return set()
+        with self.connect() as conn:
+            try:
+                rows = conn.execute(
+                    f"SELECT run_key FROM runs WHERE suite = ? AND status IN ({','.join('?' * len(FINISHED))})",
+                    (suite, *FINISHED),
+                ).fetchall()
+            except sqlite3.OperationalError:  # an empty file: no tables yet
+                return set()
+        return {r[0] for r in rows}
+
+    def latest(self, suite: str | None = None) -> list[dict[str, Any]]:
+        """The latest attempt of every run (of one suite, or all), with its epochs."""
+        with self.connect() as conn:
+            conn.row_factory = sqlite3.Row
+            where = "WHERE suite = ?" if suite else ""
+            try:
+                rows = conn.execute(
+                    "SELECT * FROM runs WHERE id IN (SELECT MAX(id) FROM runs "
+                    f"{where} GROUP BY suite, run_key) ORDER BY id",
+                    (suite,) if suite else (),
+                ).fetchall()
+                epochs: dict[int, list] = {}
+                ids = [r["id"] for r in rows]
+                for chunk in range(0, len(ids), 500):
+                    part = ids[chunk:chunk + 500]
+                    for e in conn.execute(
+                        f"SELECT run_id, metrics FROM epochs WHERE run_id IN ({','.join('?' * len(part))})"
+                        " ORDER BY run_id, epoch", part):
+                        epochs.setdefault(e[0], []).append(json.loads(e[1]))
+            except sqlite3.OperationalError:
+                return []
+        out = []
+        for r in rows:
+            item = dict(r)
+            for column in ("config", "metrics", "machine"):
+                item[column] = json.loads(item[column])
+            item["epochs"] = epochs.get(item["id"], [])
+            out.append(item)
+        return out
+
+    def suites(self) -> list[str]:
+        with self.connect() as conn:
+            try:
+                return [r[0] for r in conn.execute("SELECT DISTINCT suite FROM runs ORDER BY suite")]
+            except sqlite3.OperationalError:
+                return []

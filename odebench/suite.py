@@ -1,0 +1,377 @@
+"""Suites: load a YAML file, validate it against the registered plugins, expand the grid.
+
+Everything is checked before anything runs; a problem raises ``SuiteError`` with one line
+naming the file, the field and the fix.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import inspect
+import itertools
+import json
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal, Union
+
+import yaml
+
+from .plugins import Registry, load_registry, plugin_files_in
+from .types import SuiteError
+
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "epochs": 5,
+    "batch_size": 128,
+    "eval_batch_size": 256,
+    "optimizer": "sgd",
+    "lr": 0.1,
+    "momentum": 0.9,
+    "weight_decay": 0.0,
+    "max_batches": None,
+}
+TRAIN_TYPES: dict[str, Any] = {
+    "epochs": int,
+    "batch_size": int,
+    "eval_batch_size": int,
+    "optimizer": Literal["sgd", "adam"],
+    "lr": float,
+    "momentum": float,
+    "weight_decay": float,
+    "max_batches": Union[int, None],
+}
+TOP_KEYS = {
+    "name", "description", "dataset", "train", "seeds", "devices", "runs", "plugins",
+    "timeout", "threads",
+}
+RUN_RESERVED = {"model", "solver", "train"}
+DATASET_SUBSAMPLE = {"train_size": Union[int, None], "test_size": Union[int, None]}
+
+
+@dataclass
+class Suite:
+    name: str
+    path: str
+    runs: list[dict[str, Any]]
+    plugin_files: list[str]
+    timeout: float | None
+    registry: Registry = field(repr=False)
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+
+def run_key(config: dict[str, Any]) -> str:
+    """A stable hash of a run's resolved config: what decides that two runs are the same."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def expand(value: Any) -> list[Any]:
+    """A list at any level expands: mappings form the cartesian product of their keys'
+    variants, lists concatenate the variants of their items."""
+    if isinstance(value, dict):
+        keys = list(value)
+        variants = [expand(value[k]) for k in keys]
+        return [dict(zip(keys, combo)) for combo in itertools.product(*variants)]
+    if isinstance(value, list):
+        return [variant for item in value for variant in expand(item)]
+    return [value]
+
+
+def parse_duration(value: Any, where: str) -> float | None:
+    """Seconds from 90, 90.5, "90s", "10m" or "2h"; None/0 means no limit."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise SuiteError(f"{where}: expected seconds or a duration like '10m', got {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", str(value))
+        if not match:
+            raise SuiteError(f"{where}: expected seconds or a duration like '90s', '10m', '2h', got {value!r}")
+        seconds = float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+    if seconds < 0:
+        raise SuiteError(f"{where}: a timeout cannot be negative")
+    return seconds or None
+
+
+def _suggest(name: str, known: typing.Iterable[str]) -> str:
+    known = sorted(known)
+    close = difflib.get_close_matches(str(name), known, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"{hint}(known: {', '.join(known) or 'none'})"
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in typing.get_args(tp))
+    return "null" if tp is type(None) else getattr(tp, "__name__", str(tp))
+
+
+def _matches(value: Any, tp: Any) -> bool:
+    if tp is inspect.Parameter.empty or tp is Any:
+        return True
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return value in typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        return any(_matches(value, a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(tp, type):
+        if tp in (str, bool, list, dict):
+            return isinstance(value, tp)
+        return True  # richer types (e.g. odebench.Solver) are not suite values
+    return True
+
+
+def param_types(fn: Callable[..., Any], skip: int | set[str] = 0) -> tuple[dict[str, Any], bool]:
+    """The keyword parameters a plugin callable accepts, with their annotations, and whether it
+    takes ``**kwargs``. ``skip`` drops the first N positional parameters or the named ones."""
+    sig = inspect.signature(fn)
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:
+        hints = {}
+    params = list(sig.parameters.values())
+    if isinstance(skip, int):
+        params = params[skip:]
+    else:
+        params = [p for p in params if p.name not in skip]
+    accepted: dict[str, Any] = {}
+    var_kw = False
+    for p in params:
+        if p.kind is p.VAR_KEYWORD:
+            var_kw = True
+        elif p.kind is not p.VAR_POSITIONAL:
+            accepted[p.name] = hints.get(p.name, p.annotation)
+    return accepted, var_kw
+
+
+def check_params(
+    params: dict[str, Any], accepted: dict[str, Any], var_kw: bool, where: str, what: str
+) -> None:
+    for key, value in params.items():
+        if key not in accepted:
+            if var_kw:
+                continue
+            raise SuiteError(f"{where}.{key}: unknown parameter of {what}; {_suggest(key, accepted)}")
+        if not _matches(value, accepted[key]):
+            raise SuiteError(
+                f"{where}.{key}: expected {_type_name(accepted[key])} for {what}, got {value!r}"
+            )
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SuiteError(f"cannot read suite file {str(path)!r}: {exc.strerror or exc}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SuiteError(f"{path}: invalid YAML{at}: {problem}; fix the syntax") from None
+
+
+def _as_list(value: Any, where: str, kind: type) -> list:
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if not isinstance(item, kind) or isinstance(item, bool):
+            raise SuiteError(f"{where}: expected {kind.__name__} or a list of them, got {item!r}")
+    return items
+
+
+def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = data
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise SuiteError(f"--set {dotted}: {key!r} is not a mapping in the suite")
+    node[keys[-1]] = value
+
+
+def apply_overrides(data: dict[str, Any], overrides: typing.Iterable[str]) -> None:
+    """``KEY=VALUE`` pairs with dotted keys (``train.epochs=1``); values are parsed as YAML."""
+    for item in overrides:
+        if "=" not in item:
+            raise SuiteError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.epochs=1")
+        key, _, text = item.partition("=")
+        _set(data, key.strip(), yaml.safe_load(text) if text.strip() else None)
+
+
+def load_suite(
+    path: str | Path,
+    *,
+    plugin_dirs: typing.Iterable[str] = (),
+    overrides: typing.Iterable[str] = (),
+    registry: Registry | None = None,
+    check_devices: bool = True,
+) -> Suite:
+    """Read, validate and expand a suite. Raises SuiteError (one line) on any problem."""
+    path = Path(path)
+    data = _read_yaml(path)
+    if not isinstance(data, dict):
+        raise SuiteError(f"{path}: a suite must be a YAML mapping with 'name', 'dataset' and 'runs'")
+    data = copy.deepcopy(data)
+    apply_overrides(data, overrides)
+    f = str(path)
+
+    unknown = set(data) - TOP_KEYS
+    if unknown:
+        key = sorted(unknown)[0]
+        raise SuiteError(f"{f}: {key}: unknown top-level key; {_suggest(key, TOP_KEYS)}")
+    for key in ("name", "dataset", "runs"):
+        if key not in data:
+            raise SuiteError(f"{f}: {key}: missing; every suite needs 'name', 'dataset' and 'runs'")
+    name = data["name"]
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise SuiteError(f"{f}: name: expected a word of letters, digits, '-', '_' or '.', got {name!r}")
+
+    plugin_files = []
+    for d in plugin_dirs:
+        plugin_files += plugin_files_in(d)
+    for item in _as_list(data.get("plugins", []), f"{f}: plugins", str):
+        p = (path.parent / item).resolve()
+        if not p.is_file():
+            raise SuiteError(f"{f}: plugins: {item!r} not found (paths are relative to the suite file)")
+        plugin_files.append(str(p))
+    registry = registry or load_registry(plugin_files)
+
+    # dataset
+    dataset = data["dataset"]
+    if isinstance(dataset, str):
+        dataset = {"name": dataset}
+    if not isinstance(dataset, dict) or "name" not in dataset:
+        raise SuiteError(f"{f}: dataset: expected a mapping with a 'name', e.g. {{name: synthetic}}")
+    dataset = dict(dataset)
+    if dataset["name"] not in registry.datasets:
+        raise SuiteError(
+            f"{f}: dataset.name: unknown dataset {dataset['name']!r}; {_suggest(dataset['name'], registry.datasets)}"
+        )
+    accepted, var_kw = param_types(registry.datasets[dataset["name"]].obj)
+    accepted = {**DATASET_SUBSAMPLE, **accepted}
+    check_params({k: v for k, v in dataset.items() if k != "name"}, accepted, var_kw,
+                 f"{f}: dataset", f"dataset {dataset['name']!r}")
+    if "path" in dataset and isinstance(dataset["path"], str):
+        dataset["path"] = _resolve_data_path(dataset["path"], path)
+
+    # training recipe
+    train = data.get("train") or {}
+    if not isinstance(train, dict):
+        raise SuiteError(f"{f}: train: expected a mapping like {{epochs: 5, lr: 0.1}}")
+    check_params(train, TRAIN_TYPES, False, f"{f}: train", "train")
+    train = {**TRAIN_DEFAULTS, **train}
+
+    seeds = _as_list(data.get("seeds", [0]), f"{f}: seeds", int)
+    devices = _as_list(data.get("devices", ["cpu"]), f"{f}: devices", str)
+    devices = [_resolve_device(d, f, check_devices) for d in devices]
+    timeout = parse_duration(data.get("timeout"), f"{f}: timeout")
+    threads = data.get("threads")
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+        raise SuiteError(f"{f}: threads: expected a positive integer, got {threads!r}")
+
+    entries = data["runs"]
+    if not isinstance(entries, list) or not entries:
+        raise SuiteError(f"{f}: runs: expected a non-empty list of mappings, each with a 'model'")
+    runs: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(entries):
+        where = f"{f}: runs[{i}]"
+        if not isinstance(entry, dict) or "model" not in entry:
+            raise SuiteError(f"{where}: expected a mapping with a 'model', e.g. {{model: resnet}}")
+        for variant in expand(entry):
+            for config in _resolve_run(variant, where, registry, train, dataset):
+                for seed in seeds:
+                    for device in devices:
+                        full = {**config, "seed": seed, "device": device, "threads": threads,
+                                "suite": name}
+                        key = run_key(full)
+                        if key not in seen:
+                            seen.add(key)
+                            runs.append(full)
+    if not runs:
+        raise SuiteError(f"{f}: runs: the grid expands to no runs (an empty list somewhere?)")
+    return Suite(name, str(path), runs, plugin_files, timeout, registry, data)
+
+
+def _resolve_data_path(value: str, suite_path: Path) -> str:
+    expanded = Path(value).expanduser()
+    if expanded.is_absolute():
+        return str(expanded)
+    return str((suite_path.parent / expanded).resolve())
+
+
+def _resolve_device(device: str, f: str, check: bool) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        return device
+    if re.fullmatch(r"cuda(:\d+)?", device):
+        if check and not torch.cuda.is_available():
+            build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}"
+            raise SuiteError(
+                f"{f}: devices: {device!r} requested but no CUDA GPU is available "
+                f"(torch {torch.__version__}, {build}); use devices: [cpu] or [auto]"
+            )
+        return device
+    raise SuiteError(f"{f}: devices: unknown device {device!r}; use cpu, cuda, cuda:N or auto")
+
+
+def _resolve_run(
+    variant: dict[str, Any], where: str, registry: Registry, train: dict, dataset: dict
+) -> list[dict[str, Any]]:
+    model = variant["model"]
+    if not isinstance(model, str) or model not in registry.models:
+        raise SuiteError(f"{where}.model: unknown model {model!r}; {_suggest(str(model), registry.models)}")
+    factory = registry.models[model].obj
+    accepted, var_kw = param_types(factory, skip={"shape", "solver"})
+    takes_solver = "solver" in inspect.signature(factory).parameters
+    params = {k: v for k, v in variant.items() if k not in RUN_RESERVED}
+    check_params(params, accepted, var_kw, where, f"model {model!r}")
+
+    overrides = variant.get("train") or {}
+    if not isinstance(overrides, dict):
+        raise SuiteError(f"{where}.train: expected a mapping of training settings to override")
+    check_params(overrides, TRAIN_TYPES, False, f"{where}.train", "train")
+
+    solver = variant.get("solver")
+    if solver is not None and not takes_solver:
+        raise SuiteError(f"{where}.solver: model {model!r} takes no solver; remove the key")
+    if solver is None and takes_solver:
+        default = inspect.signature(factory).parameters["solver"].default
+        solver = default if isinstance(default, (str, dict)) else None
+    if isinstance(solver, str):
+        solver = {"name": solver}
+    if solver is not None:
+        if not isinstance(solver, dict) or "name" not in solver:
+            raise SuiteError(f"{where}.solver: expected a name or a mapping with a 'name', e.g. {{name: rk4, steps: 4}}")
+        if solver["name"] not in registry.solvers:
+            raise SuiteError(
+                f"{where}.solver.name: unknown solver {solver['name']!r}; {_suggest(str(solver['name']), registry.solvers)}"
+            )
+        s_accepted, s_var_kw = param_types(registry.solvers[solver["name"]].obj, skip=3)
+        check_params({k: v for k, v in solver.items() if k != "name"}, s_accepted, s_var_kw,
+                     f"{where}.solver", f"solver {solver['name']!r}")
+    return [{
+        "model": model,
+        "params": params,
+        "solver": solver,
+        "dataset": dataset,
+        "train": {**train, **overrides},
+    }]

@@ -1,0 +1,95 @@
+"""Small value types shared by the core and plugins (see hookspecs.py for the contract)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+
+class OdebenchError(Exception):
+    """An error the user can act on: its message is one line naming the problem and the fix."""
+
+
+class SuiteError(OdebenchError):
+    """The suite file is invalid (reported before anything runs, exit code 2)."""
+
+
+class DataError(OdebenchError):
+    """Dataset input is missing or corrupt."""
+
+
+class Unsupported(OdebenchError):
+    """A plugin cannot run this combination; the run is recorded as skipped."""
+
+
+class Diverged(OdebenchError):
+    """Training diverged (NaN/inf loss, solver step underflow, too many steps)."""
+
+
+@dataclass(frozen=True)
+class DatasetShape:
+    channels: int
+    length: int
+    n_classes: int
+
+
+@dataclass
+class Dataset:
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    class_names: list[str]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> DatasetShape:
+        return DatasetShape(
+            channels=int(self.x_train.shape[1]),
+            length=int(self.x_train.shape[2]),
+            n_classes=len(self.class_names),
+        )
+
+    def validate(self, name: str) -> None:
+        """Check the loader kept its promise; raise DataError naming what is wrong."""
+        for split in ("train", "test"):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            if x.dtype != torch.float32 or x.dim() != 3:
+                raise DataError(
+                    f"dataset {name!r}: x_{split} must be float32 (N, C, L), "
+                    f"got {x.dtype} {tuple(x.shape)}"
+                )
+            if y.dtype != torch.int64 or y.shape != (x.shape[0],):
+                raise DataError(
+                    f"dataset {name!r}: y_{split} must be int64 (N,), got {y.dtype} {tuple(y.shape)}"
+                )
+            if len(y) and (int(y.min()) < 0 or int(y.max()) >= len(self.class_names)):
+                raise DataError(f"dataset {name!r}: y_{split} has labels outside 0..{len(self.class_names) - 1}")
+        if self.x_train.shape[1:] != self.x_test.shape[1:]:
+            raise DataError(f"dataset {name!r}: train and test samples differ in shape")
+
+
+@dataclass(frozen=True)
+class Solver:
+    """A registered solver with the suite's options bound; what an ODE model receives."""
+
+    name: str
+    solve: Callable[..., torch.Tensor]
+    options: dict[str, Any] = field(default_factory=dict)
+    solve_adjoint: Callable[..., torch.Tensor] | None = None
+
+    @property
+    def supports_adjoint(self) -> bool:
+        return self.solve_adjoint is not None
+
+    def __call__(self, func, y0: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.solve(func, y0, t, **self.options)
+
+    def adjoint(self, func, y0, t, *, adjoint_params, seminorm: bool = False) -> torch.Tensor:
+        if self.solve_adjoint is None:
+            raise Unsupported(f"solver {self.name!r} does not support the adjoint method")
+        return self.solve_adjoint(
+            func, y0, t, adjoint_params=adjoint_params, seminorm=seminorm, **self.options
+        )

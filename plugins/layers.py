@@ -1,0 +1,33 @@
+"""The trunk and head shared by the seed study's ResNet and Neural ODE (torchdiffeq's
+examples/odenet_mnist.py ported to 1-D)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+def norm(width: int) -> nn.GroupNorm:
+    return nn.GroupNorm(min(32, width), width)
+
+
+def trunk(channels: int, width: int) -> nn.Sequential:
+    """Length L -> L-2 -> (L-2)//2 -> (L-2)//4: 187 -> 185 -> 92 -> 46."""
+    return nn.Sequential(
+        nn.Conv1d(channels, width, 3, 1),
+        norm(width),
+        nn.ReLU(inplace=True),
+        nn.Conv1d(width, width, 4, 2, 1),
+        norm(width),
+        nn.ReLU(inplace=True),
+        nn.Conv1d(width, width, 4, 2, 1),
+    )
+
+
+def head(width: int, n_classes: int) -> nn.Sequential:
+    return nn.Sequential(
+        norm(width),
+        nn.ReLU(inplace=True),
+        nn.AdaptiveAvgPool1d(1),
+        nn.Flatten(),
+        nn.Linear(width, n_classes),
+    )

@@ -1,0 +1,120 @@
+"""Every method of torchdiffeq 0.2.5 as an odebench solver, each under its own name.
+
+Adaptive methods take ``rtol``/``atol`` (default 1e-3, not torchdiffeq's slow 1e-7/1e-9),
+``max_num_steps`` and ``first_step``. Fixed-grid methods (the "fixed-step variants") take
+``steps`` (equal steps over the integration interval) or ``step_size``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+import torchdiffeq
+
+import odebench
+
+ADAPTIVE = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
+FIXED = ("euler", "midpoint", "heun2", "heun3", "rk4", "explicit_adams", "implicit_adams")
+
+# Models may define torchdiffeq's step callbacks; fixed-grid methods never call them.
+warnings.filterwarnings("ignore", message="Solver '.*' does not support callbacks")
+
+
+def _adjoint_kwargs(options: dict, seminorm: bool) -> dict:
+    # torchdiffeq copies `options` to the backward pass only when adjoint_options is None.
+    return {"adjoint_options": {**options, "norm": "seminorm"}} if seminorm else {}
+
+
+def _adaptive(method: str):
+    def solve(
+        func,
+        y0: torch.Tensor,
+        t: torch.Tensor,
+        *,
+        rtol: float = 1e-3,
+        atol: float = 1e-3,
+        max_num_steps: int = 10_000,
+        first_step: float | None = None,
+    ) -> torch.Tensor:
+        options = _adaptive_options(max_num_steps, first_step)
+        return torchdiffeq.odeint(func, y0, t, rtol=rtol, atol=atol, method=method, options=options)
+
+    def solve_adjoint(
+        func,
+        y0: torch.Tensor,
+        t: torch.Tensor,
+        *,
+        adjoint_params,
+        seminorm: bool = False,
+        rtol: float = 1e-3,
+        atol: float = 1e-3,
+        max_num_steps: int = 10_000,
+        first_step: float | None = None,
+    ) -> torch.Tensor:
+        options = _adaptive_options(max_num_steps, first_step)
+        return torchdiffeq.odeint_adjoint(
+            func, y0, t, rtol=rtol, atol=atol, method=method, options=options,
+            adjoint_params=tuple(adjoint_params), **_adjoint_kwargs(options, seminorm),
+        )
+
+    return solve, solve_adjoint
+
+
+def _adaptive_options(max_num_steps: int, first_step: float | None) -> dict:
+    options: dict = {"max_num_steps": int(max_num_steps)}
+    if first_step is not None:
+        options["first_step"] = float(first_step)
+    return options
+
+
+def _fixed_options(steps: int, step_size: float | None) -> dict:
+    if step_size is not None:
+        if step_size <= 0:
+            raise ValueError(f"step_size must be positive, got {step_size}")
+        return {"step_size": float(step_size)}
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+
+    def grid(func, y0, t, _n=int(steps)):
+        # An explicit grid: step_size=1/3 would give torchdiffeq a rounding-dependent 4th step.
+        return torch.linspace(float(t[0]), float(t[-1]), _n + 1, dtype=t.dtype, device=t.device)
+
+    return {"grid_constructor": grid}
+
+
+def _fixed(method: str):
+    def solve(
+        func, y0: torch.Tensor, t: torch.Tensor, *, steps: int = 1, step_size: float | None = None
+    ) -> torch.Tensor:
+        options = _fixed_options(steps, step_size)
+        # rtol/atol only matter to implicit_adams' corrector iterations.
+        return torchdiffeq.odeint(func, y0, t, rtol=1e-3, atol=1e-3, method=method, options=options)
+
+    def solve_adjoint(
+        func,
+        y0: torch.Tensor,
+        t: torch.Tensor,
+        *,
+        adjoint_params,
+        seminorm: bool = False,
+        steps: int = 1,
+        step_size: float | None = None,
+    ) -> torch.Tensor:
+        options = _fixed_options(steps, step_size)
+        return torchdiffeq.odeint_adjoint(
+            func, y0, t, rtol=1e-3, atol=1e-3, method=method, options=options,
+            adjoint_params=tuple(adjoint_params), **_adjoint_kwargs(options, seminorm),
+        )
+
+    return solve, solve_adjoint
+
+
+@odebench.hookimpl
+def register_solvers(register):
+    for method in ADAPTIVE:
+        solve, solve_adjoint = _adaptive(method)
+        register(method, solve, adjoint=solve_adjoint)
+    for method in FIXED:
+        solve, solve_adjoint = _fixed(method)
+        register(method, solve, adjoint=solve_adjoint)

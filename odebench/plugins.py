@@ -12,9 +12,10 @@ import importlib.util
 import os
 import sys
 import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import pluggy
 
@@ -119,13 +120,14 @@ def load_registry(plugin_files: Iterable[str] = ()) -> Registry:
             plugin = impl.plugin_name
             label = Path(plugin).name if plugin in registry.plugin_files else plugin
 
-            def register(name: str, obj: Callable[..., Any], _kind=kind, _p=label, **extra) -> None:
+            def register(name: str, obj: Callable[..., Any], _kind=kind, _p=label,
+                         _v=versions.get(plugin, "?"), **extra) -> None:
                 table = registry.of(_kind)
                 if name in table:
                     raise ValueError(
                         f"{_kind[:-1]} {name!r} is already registered by plugin {table[name].plugin!r}"
                     )
-                table[name] = Entry(_kind, name, obj, _p, versions.get(plugin, "?"), extra)
+                table[name] = Entry(_kind, name, obj, _p, _v, extra)
 
             try:
                 impl.function(register=register)

@@ -15,9 +15,10 @@ import json
 import re
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Union
+from typing import Any, Literal, Union
 
 import yaml
 
@@ -42,14 +43,14 @@ TRAIN_TYPES: dict[str, Any] = {
     "lr": float,
     "momentum": float,
     "weight_decay": float,
-    "max_batches": Union[int, None],
+    "max_batches": int | None,
 }
 TOP_KEYS = {
     "name", "description", "dataset", "train", "seeds", "devices", "runs", "plugins",
     "timeout", "threads",
 }
 RUN_RESERVED = {"model", "solver", "train"}
-DATASET_SUBSAMPLE = {"train_size": Union[int, None], "test_size": Union[int, None]}
+DATASET_SUBSAMPLE = {"train_size": int | None, "test_size": int | None}
 
 
 @dataclass
@@ -360,10 +361,13 @@ def _resolve_run(
         solver = {"name": solver}
     if solver is not None:
         if not isinstance(solver, dict) or "name" not in solver:
-            raise SuiteError(f"{where}.solver: expected a name or a mapping with a 'name', e.g. {{name: rk4, steps: 4}}")
+            raise SuiteError(
+                f"{where}.solver: expected a name or a mapping with a 'name', e.g. {{name: rk4, steps: 4}}"
+            )
         if solver["name"] not in registry.solvers:
             raise SuiteError(
-                f"{where}.solver.name: unknown solver {solver['name']!r}; {_suggest(str(solver['name']), registry.solvers)}"
+                f"{where}.solver.name: unknown solver {solver['name']!r}; "
+                f"{_suggest(str(solver['name']), registry.solvers)}"
             )
         s_accepted, s_var_kw = param_types(registry.solvers[solver["name"]].obj, skip=3)
         check_params({k: v for k, v in solver.items() if k != "name"}, s_accepted, s_var_kw,

@@ -7,6 +7,7 @@ Adaptive methods take ``rtol``/``atol`` (default 1e-3, not torchdiffeq's slow 1e
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import torch
@@ -17,8 +18,6 @@ import odebench
 ADAPTIVE = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
 FIXED = ("euler", "midpoint", "heun2", "heun3", "rk4", "explicit_adams", "implicit_adams")
 
-# Models may define torchdiffeq's step callbacks; fixed-grid methods never call them.
-warnings.filterwarnings("ignore", message="Solver '.*' does not support callbacks")
 
 
 def _adjoint_kwargs(options: dict, seminorm: bool) -> dict:
@@ -89,7 +88,8 @@ def _fixed(method: str):
     ) -> torch.Tensor:
         options = _fixed_options(steps, step_size)
         # rtol/atol only matter to implicit_adams' corrector iterations.
-        return torchdiffeq.odeint(func, y0, t, rtol=1e-3, atol=1e-3, method=method, options=options)
+        with _quiet():
+            return torchdiffeq.odeint(func, y0, t, rtol=1e-3, atol=1e-3, method=method, options=options)
 
     def solve_adjoint(
         func,
@@ -102,12 +102,22 @@ def _fixed(method: str):
         step_size: float | None = None,
     ) -> torch.Tensor:
         options = _fixed_options(steps, step_size)
-        return torchdiffeq.odeint_adjoint(
-            func, y0, t, rtol=1e-3, atol=1e-3, method=method, options=options,
-            adjoint_params=tuple(adjoint_params), **_adjoint_kwargs(options, seminorm),
-        )
+        with _quiet():
+            return torchdiffeq.odeint_adjoint(
+                func, y0, t, rtol=1e-3, atol=1e-3, method=method, options=options,
+                adjoint_params=tuple(adjoint_params), **_adjoint_kwargs(options, seminorm),
+            )
 
     return solve, solve_adjoint
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Models may define torchdiffeq's step callbacks; fixed-grid methods never call them and
+    would warn on every solve."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Solver '.*' does not support callbacks")
+        yield
 
 
 @odebench.hookimpl

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from odebench.cli import main
+
+
+@pytest.fixture
+def write_suite(tmp_path: Path):
+    """Write a suite YAML into tmp_path and return its path."""
+
+    def write(text: str, name: str = "suite.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run the odebench CLI in this process; returns (exit code, stdout, stderr)."""
+
+    def run(*args: str):
+        code = main([str(a) for a in args])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
+
+
+TINY = """\
+name: tiny
+dataset: {name: synthetic, train_size: 64, test_size: 32}
+train: {epochs: 1, batch_size: 32}
+"""

@@ -27,7 +27,7 @@ def _version(dist: str) -> str | None:
         return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def code_version() -> str:
     """odebench's version plus the git commit of the checkout it runs from (``+dirty`` when
     the tree has uncommitted changes)."""

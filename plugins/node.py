@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+from odebench_plugins.layers import head, norm, trunk
 from torch import nn
 
 import odebench
-from odebench_plugins.layers import head, norm, trunk
 
 Gradient = Literal["backprop", "adjoint", "adjoint-seminorm"]
 

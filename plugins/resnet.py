@@ -5,10 +5,10 @@ blocks=6 (the study) has 182,853 parameters, blocks=1 58,693, blocks=0 (trunk on
 
 from __future__ import annotations
 
+from odebench_plugins.layers import head, norm, trunk
 from torch import nn
 
 import odebench
-from odebench_plugins.layers import head, norm, trunk
 
 
 class ResBlock(nn.Module):

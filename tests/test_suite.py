@@ -1,0 +1,90 @@
+"""Suite loading: grid expansion and validation, the way a user meets them through the CLI."""
+
+from __future__ import annotations
+
+import pytest
+
+from odebench.suite import expand, load_suite, parse_duration
+from odebench.types import SuiteError
+
+from .conftest import TINY
+
+
+def test_lists_expand_at_every_level():
+    grid = expand({"model": "node", "gradient": ["backprop", "adjoint"],
+                   "solver": [{"name": "dopri5"}, {"name": "rk4", "steps": [1, 2]}]})
+    assert len(grid) == 2 * 3
+    assert {"model": "node", "gradient": "adjoint", "solver": {"name": "rk4", "steps": 2}} in grid
+    assert expand({"a": []}) == []
+
+
+def test_smoke_suite_expands_to_its_grid():
+    suite = load_suite("suites/smoke.yaml")
+    labels = [(r["model"], r["params"].get("blocks"), r["params"].get("gradient"),
+               (r["solver"] or {}).get("name"), (r["solver"] or {}).get("steps")) for r in suite.runs]
+    assert labels == [
+        ("resnet", 0, None, None, None), ("resnet", 1, None, None, None), ("resnet", 6, None, None, None),
+        ("node", None, "backprop", "dopri5", None), ("node", None, "adjoint", "dopri5", None),
+        ("node", None, "adjoint-seminorm", "dopri5", None),
+        ("node", None, "backprop", "rk4", 1), ("node", None, "backprop", "rk4", 4),
+    ]
+    assert all(r["train"]["momentum"] == 0.9 and r["seed"] == 0 and r["device"] == "cpu" for r in suite.runs)
+
+
+def test_seeds_devices_and_defaults(write_suite):
+    path = write_suite(TINY + "seeds: [0, 1]\ndevices: [cpu, auto]\nruns:\n  - model: node\n")
+    suite = load_suite(path)
+    # auto falls back to cpu here, which duplicates cpu: one run per seed.
+    assert [(r["seed"], r["device"]) for r in suite.runs] in ([(0, "cpu"), (1, "cpu")],
+                                                               [(0, "cpu"), (0, "cuda"), (1, "cpu"), (1, "cuda")])
+    run = suite.runs[0]
+    assert run["solver"] == {"name": "dopri5"}  # the model's default solver
+    assert run["train"]["lr"] == 0.1 and run["train"]["epochs"] == 1
+
+
+def test_overrides_with_set(write_suite):
+    path = write_suite(TINY + "runs:\n  - model: resnet\n")
+    suite = load_suite(path, overrides=["train.epochs=3", "dataset.train_size=16", "seeds=[4, 5]"])
+    assert [r["seed"] for r in suite.runs] == [4, 5]
+    assert suite.runs[0]["train"]["epochs"] == 3 and suite.runs[0]["dataset"]["train_size"] == 16
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name: x\nruns: [\n", "invalid YAML at line"),
+    ("- just a list\n", "must be a YAML mapping"),
+    (TINY + "runs:\n  - model: resnett\n", "unknown model 'resnett'; did you mean 'resnet'?"),
+    (TINY + "runs:\n  - model: resnet\n    blocs: 2\n", "runs[0].blocs: unknown parameter of model 'resnet'; did you mean 'blocks'?"),
+    (TINY + "runs:\n  - model: resnet\n    blocks: six\n", "runs[0].blocks: expected int for model 'resnet', got 'six'"),
+    (TINY + "runs:\n  - model: node\n    gradient: adjont\n", "runs[0].gradient: expected 'backprop' | 'adjoint' | 'adjoint-seminorm'"),
+    (TINY + "runs:\n  - model: node\n    solver: {name: dopri55}\n", "unknown solver 'dopri55'; did you mean 'dopri5'?"),
+    (TINY + "runs:\n  - model: node\n    solver: {name: rk4, step: 2}\n", "runs[0].solver.step: unknown parameter of solver 'rk4'; did you mean 'steps'?"),
+    (TINY + "runs:\n  - model: node\n    solver: {name: dopri5, rtol: loose}\n", "expected float for solver 'dopri5', got 'loose'"),
+    (TINY + "runs:\n  - model: resnet\n    solver: rk4\n", "runs[0].solver: model 'resnet' takes no solver"),
+    (TINY + "rnus:\n  - model: resnet\n", "rnus: unknown top-level key; did you mean 'runs'?"),
+    (TINY.replace("synthetic", "synthetik") + "runs:\n  - model: resnet\n", "unknown dataset 'synthetik'; did you mean 'synthetic'?"),
+    (TINY.replace("epochs: 1", "epochs: 1.5") + "runs:\n  - model: resnet\n", "train.epochs: expected int"),
+    (TINY.replace("epochs: 1", "epoch: 1") + "runs:\n  - model: resnet\n", "train.epoch: unknown parameter of train; did you mean 'epochs'?"),
+    (TINY + "devices: [tpu]\nruns:\n  - model: resnet\n", "unknown device 'tpu'"),
+    (TINY + "timeout: soon\nruns:\n  - model: resnet\n", "timeout: expected seconds or a duration"),
+    (TINY + "runs: []\n", "runs: expected a non-empty list"),
+    ("name: x\nruns:\n  - model: resnet\n", "dataset: missing"),
+])
+def test_bad_suites_exit_2_with_one_line_and_run_nothing(write_suite, cli, tmp_path, text, message):
+    path = write_suite(text)
+    code, out, err = cli("run", path, "--results", tmp_path / "results")
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and str(path) in err
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_fails_validation(write_suite):
+    path = write_suite(TINY + "devices: [cuda]\nruns:\n  - model: resnet\n")
+    with pytest.raises(SuiteError, match=r"devices: 'cuda' requested but no CUDA GPU is available .* use devices: \[cpu\]"):
+        load_suite(path)
+
+
+def test_durations():
+    assert parse_duration("10m", "t") == 600 and parse_duration(90, "t") == 90
+    assert parse_duration("1.5h", "t") == 5400 and parse_duration(0, "t") is None

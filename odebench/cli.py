@@ -63,21 +63,36 @@ def cmd_run(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import flatten, table, to_csv, to_markdown
+    from .report import aggregate, flatten, safe_name, summary_markdown, table, to_csv, write_report
     from .store import Store
 
     store = Store(args.results)
     runs = store.latest(args.suite)
     if args.suite and not runs:
-        raise OdebenchError(f"no runs of suite {args.suite!r} in {store.path}; known: {', '.join(store.suites()) or 'none'}")
+        raise OdebenchError(f"no runs of suite {args.suite!r} in {store.path}; "
+                            f"known: {', '.join(store.suites()) or 'none'}")
     frame = table([flatten(r) for r in runs])
     if args.format == "csv":
         sys.stdout.write(to_csv(frame))
     else:
         for suite, part in frame.groupby("suite", sort=False) if not frame.empty else []:
             print(f"## {suite}\n")
-            print(to_markdown(part))
+            print(summary_markdown(aggregate(part)))
             print()
+    if args.no_files:
+        return 0
+    out = Path(args.out or args.results)
+    for suite in dict.fromkeys(r["suite"] for r in runs):
+        folder = out / safe_name(suite)
+        try:
+            written = write_report([r for r in runs if r["suite"] == suite], folder,
+                                   f"odebench report: suite {suite}")
+        except OSError as exc:
+            raise OdebenchError(f"cannot write the report files to {str(folder)!r} ({exc.strerror}); "
+                                "pass --out DIR or --no-files") from None
+        print(f"{suite}: wrote {len(written)} files to {folder}/: "
+              f"{', '.join(p.name for p in written)}", file=sys.stderr)
+        print(f"{suite}: open {folder / 'report.html'}", file=sys.stderr)
     return 0
 
 
@@ -101,10 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", help="dask: address of an existing scheduler, tcp://HOST:8786")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("report", help="print the comparison table from the results store")
+    p = sub.add_parser("report", help="print the comparison table; write tables, plots and "
+                       "report.html per suite into <results>/<suite>/")
     p.add_argument("--results", default="results")
     p.add_argument("--suite", help="only this suite")
-    p.add_argument("--format", choices=["md", "csv"], default="md")
+    p.add_argument("--format", choices=["md", "csv"], default="md",
+                   help="stdout: md = summary table (mean ± std over seeds), csv = one row per run")
+    p.add_argument("--out", metavar="DIR", help="write the report files into DIR/<suite>/ "
+                   "(default: the results directory)")
+    p.add_argument("--no-files", action="store_true", help="only print the table, write no files")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("plugins", help="list models, solvers, datasets, executors and their plugins")
@@ -113,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Further commands live in their own modules, each with add_commands(sub).
     # --- command modules (one line each) ---
+    from . import compare as _compare; _compare.add_commands(sub)
     # --- end of command modules ---
     return parser
 

@@ -137,3 +137,174 @@ def to_markdown(frame: pd.DataFrame) -> str:
 
 def to_csv(frame: pd.DataFrame) -> str:
     return frame.to_csv(index=False)
+
+
+# ---------------------------------------------------------------- seed aggregation
+#
+# Runs whose configs are identical except for the seed (and the suite name) form a *group*.
+# A group's metrics are the mean and the sample standard deviation (ddof=1) over its runs
+# that finished with status "done"; ``n`` counts those runs. The per-seed rows stay
+# available (``runs.csv``); ``summary.csv``/``summary.md`` hold one row per group.
+
+GROUP_COLUMNS = ["suite", "model", "params", "solver", "gradient", "dataset", "device"]
+NOT_METRICS = {"seed", "epochs"}
+NO_STD = {"n_params", "train_samples", "test_samples", "threads"}
+
+
+def group_key(config: dict[str, Any] | str) -> str:
+    """The identity of a run's group: its config without ``seed`` and ``suite``, as JSON."""
+    if isinstance(config, str):
+        config = json.loads(config)
+    return json.dumps({k: v for k, v in config.items() if k not in ("seed", "suite")},
+                      sort_keys=True)
+
+
+def run_label(row: dict[str, Any], with_device: bool = False) -> str:
+    """A short human label of a run or group: model, params, solver (and device)."""
+    parts = [str(row.get("model", "")), str(row.get("params") or ""), str(row.get("solver") or "")]
+    if with_device:
+        parts.append(str(row.get("device") or ""))
+    return " ".join(p for p in parts if p)
+
+
+def _status_summary(statuses: list[str], reasons: list[str]) -> tuple[str, str]:
+    counts: dict[str, int] = {}
+    for s in statuses:
+        counts[s] = counts.get(s, 0) + 1
+    if list(counts) == ["done"]:
+        return "done", ""
+    status = ", ".join(f"{n} {s}" for s, n in counts.items())
+    reason = next((r for s, r in zip(statuses, reasons) if s != "done" and r), "")
+    return status, reason
+
+
+def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per group of runs that differ only in their seed (see ``group_key``):
+    ``n`` (done runs), ``runs`` (all runs), ``seeds``, ``status``, and ``<metric>_mean`` /
+    ``<metric>_std`` for every numeric metric (over done runs; std is the sample standard
+    deviation, empty when n < 2). ``config`` is the group's config (without seed and suite)."""
+    if frame.empty:
+        return pd.DataFrame(columns=GROUP_COLUMNS + ["n", "runs", "seeds", "status", "reason", "config"])
+    frame = frame.reset_index(drop=True)
+    keys = frame["config"].map(group_key)
+    numeric = [
+        c for c in frame.columns
+        if c not in NOT_METRICS and c not in GROUP_COLUMNS
+        and pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+    ]
+    out = []
+    for key in dict.fromkeys(keys):  # first-appearance order
+        part = frame[keys == key]
+        done = part[part["status"] == "done"]
+        first = part.iloc[0]
+        status, reason = _status_summary(list(part["status"]),
+                                         [r if isinstance(r, str) else "" for r in part["reason"]])
+        row: dict[str, Any] = {c: first.get(c) for c in GROUP_COLUMNS}
+        row.update({
+            "n": len(done),
+            "runs": len(part),
+            "seeds": ",".join(str(s) for s in part["seed"]),
+            "status": status,
+            "reason": reason,
+        })
+        for column in numeric:
+            values = pd.to_numeric(done[column], errors="coerce").dropna()
+            row[f"{column}_mean"] = float(values.mean()) if len(values) else None
+            std = float(values.std(ddof=1)) if len(values) > 1 else None
+            if std is not None and std <= 1e-12 * max(1.0, abs(float(values.mean()))):
+                std = 0.0  # equal values: no floating-point noise like 1.7e-17
+            row[f"{column}_std"] = std
+        row["config"] = key
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def _agg_cell(column: str, row: pd.Series) -> str:
+    mean, std = row.get(f"{column}_mean"), row.get(f"{column}_std")
+    cell = _cell
+    if column.startswith(("recall_", "precision_", "f1_")):
+        def cell(_c: str, v: Any) -> str:
+            return "" if v is None or v != v else f"{v:.4f}"
+    text = cell(column, mean)
+    if text and column not in NO_STD and std is not None and std == std:
+        text += f" ± {cell(column, std)}"
+    return text
+
+
+def summary_columns(summary: pd.DataFrame) -> list[tuple[str, str]]:
+    """(column, title) of the summary tables: the run table's columns, ``n`` for ``seed``,
+    and per-class recall."""
+    recall = sorted(c[: -len("_mean")] for c in summary.columns
+                    if c.startswith("recall_") and c.endswith("_mean"))
+    columns = [(c, t) for c, t in MARKDOWN if c != "seed"]
+    columns.insert(4, ("n", "n"))
+    return columns + [(c, f"rec {c[len('recall_'):]}") for c in recall]
+
+
+def summary_markdown(summary: pd.DataFrame) -> str:
+    """The aggregated table (see ``aggregate``) as GitHub markdown: ``mean ± std`` cells
+    where a group has two or more done runs, and ``n`` (done runs of the group)."""
+    if summary.empty:
+        return "(no runs)"
+    columns = summary_columns(summary)
+    body = []
+    for _, row in summary.iterrows():
+        cells = []
+        for column, _title in columns:
+            if column in GROUP_COLUMNS or column == "n":
+                cells.append(str(row.get(column) if row.get(column) is not None else ""))
+            elif column == "status":
+                value = row["status"]
+                if row.get("reason"):
+                    value = f"{value}: {str(row['reason'])[:60]}"
+                cells.append(value)
+            else:
+                cells.append(_agg_cell(column, row))
+        body.append(cells)
+    text_columns = {"model", "params", "solver", "device", "status"}
+    return tabulate(body, headers=[title for _, title in columns], tablefmt="github",
+                    disable_numparse=True,
+                    colalign=["left" if c in text_columns else "right" for c, _ in columns])
+
+
+# ---------------------------------------------------------------- report files
+
+def safe_name(name: str) -> str:
+    """A file-system-safe folder name for a suite."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "suite"
+
+
+def write_report(runs: list[dict[str, Any]], directory: str | Any, title: str,
+                 plots: bool = True) -> list[Any]:
+    """Write ``summary.md``, ``summary.csv`` (one row per seed group), ``runs.csv`` (one row
+    per run), the PNG plots and a self-contained ``report.html`` for one suite's runs (as
+    returned by ``Store.latest``) into ``directory``; return the paths written."""
+    from pathlib import Path
+
+    from .html_report import render_html
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    frame = table([flatten(r) for r in runs])
+    summary = aggregate(frame)
+    written = []
+
+    def write(name: str, text: str) -> None:
+        path = out / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+
+    write("summary.md", f"# {title}\n\n{summary_markdown(summary)}\n")
+    write("summary.csv", summary.to_csv(index=False))
+    write("runs.csv", to_csv(frame))
+    figures: list[tuple[str, str, Any]] = []
+    if plots:
+        from .plots import make_plots
+
+        for name, caption, path in make_plots(runs, out):
+            figures.append((name, caption, path))
+            written.append(path)
+    write("report.html", render_html(title, runs, frame, summary, figures))
+    return written

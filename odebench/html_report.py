@@ -1,0 +1,122 @@
+"""One self-contained HTML page per suite: tables and the PNG figures embedded as base64
+(no external asset, opens offline)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .report import GROUP_COLUMNS, MARKDOWN, _agg_cell, _cell, summary_columns
+
+STYLE = """
+body { font-family: system-ui, -apple-system, Segoe UI, Roboto, sans-serif; margin: 2em auto;
+       max-width: 1200px; padding: 0 1em; color: #222; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.5em; text-align: right; white-space: nowrap; }
+th { background: #f2f2f2; } td.text { text-align: left; }
+tr.bad td { background: #fff3f0; }
+figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption, .note { color: #555; font-size: 0.9em; }
+.scroll { overflow-x: auto; }
+"""
+
+
+def _table(headers: list[str], rows: list[list[str]], bad: list[bool] | None = None,
+           text_columns: int = 0) -> str:
+    out = ["<div class='scroll'><table><thead><tr>"]
+    out += [f"<th>{html.escape(h)}</th>" for h in headers]
+    out.append("</tr></thead><tbody>")
+    for i, row in enumerate(rows):
+        cls = " class='bad'" if bad and bad[i] else ""
+        out.append(f"<tr{cls}>")
+        for j, cell in enumerate(row):
+            attr = " class='text'" if j < text_columns else ""
+            out.append(f"<td{attr}>{html.escape(cell)}</td>")
+        out.append("</tr>")
+    out.append("</tbody></table></div>")
+    return "".join(out)
+
+
+def _summary_table(summary: pd.DataFrame) -> str:
+    columns = summary_columns(summary)
+    rows, bad = [], []
+    for _, row in summary.iterrows():
+        cells = []
+        for column, _ in columns:
+            if column in GROUP_COLUMNS or column == "n":
+                cells.append(str(row.get(column) if row.get(column) is not None else ""))
+            elif column == "status":
+                reason = row.get("reason")
+                cells.append(f"{row['status']}: {reason}" if reason else str(row["status"]))
+            else:
+                cells.append(_agg_cell(column, row))
+        rows.append(cells)
+        bad.append(row["status"] != "done")
+    return _table([t for _, t in columns], rows, bad, text_columns=4)
+
+
+def _runs_table(frame: pd.DataFrame) -> str:
+    recall = [(c, f"rec {c[len('recall_'):]}") for c in frame.columns if c.startswith("recall_")]
+    columns = MARKDOWN + recall
+    rows, bad = [], []
+    for _, row in frame.iterrows():
+        cells = []
+        for column, _ in columns:
+            value = row.get(column)
+            if column == "status" and row.get("reason") and value != "done":
+                value = f"{value}: {row['reason']}"
+            cells.append(_agg_cell(column, {f"{column}_mean": value}) if column.startswith("recall_")
+                         else _cell(column, value))
+        rows.append(cells)
+        bad.append(row.get("status") != "done")
+    return _table([t for _, t in columns], rows, bad, text_columns=4)
+
+
+def _machines(runs: list[dict[str, Any]]) -> str:
+    seen = []
+    for r in runs:
+        m = r.get("machine") or {}
+        item = (m.get("cpu"), m.get("gpu"), m.get("torch"), m.get("torchdiffeq"), r.get("code_version"))
+        if item not in seen:
+            seen.append(item)
+    rows = [[str(v) if v is not None else "" for v in item] for item in seen]
+    return _table(["cpu", "gpu", "torch", "torchdiffeq", "odebench"], rows, text_columns=5)
+
+
+def render_html(title: str, runs: list[dict[str, Any]], frame: pd.DataFrame,
+                summary: pd.DataFrame, figures: list[tuple[str, str, Path]]) -> str:
+    """The report page: summary table (mean ± std over seeds), figures, per-run table and
+    the machines that produced the runs."""
+    parts = [
+        "<!DOCTYPE html>",
+        "<html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p class='note'>{len(runs)} runs in {len(summary)} groups, report written "
+        f"{html.escape(time.strftime('%Y-%m-%d %H:%M'))}. Runs that differ only in their seed "
+        "form a group: cells show mean ± sample standard deviation over the group's finished "
+        "runs (n); figures show the same as error bars or bands.</p>",
+        "<h2>Summary</h2>",
+        _summary_table(summary) if not summary.empty else "<p>(no runs)</p>",
+    ]
+    for name, caption, path in figures:
+        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+        parts += [
+            f"<h2>{html.escape(caption.split(';')[0].split(' (')[0].rstrip('.'))}</h2>",
+            f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'>",
+            f"<figcaption>{html.escape(caption)} ({html.escape(name)})</figcaption></figure>",
+        ]
+    parts += [
+        "<h2>Every run</h2>",
+        _runs_table(frame) if not frame.empty else "<p>(no runs)</p>",
+        "<h2>Machines and code</h2>",
+        _machines(runs),
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"

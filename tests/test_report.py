@@ -1,0 +1,175 @@
+"""Report files, seed aggregation and plots, on hand-made stores (no training)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from odebench.plots import best_run, depth_of, pareto_points
+from odebench.report import aggregate, flatten, group_key, summary_markdown, table
+from odebench.store import Store
+
+PNG = b"\x89PNG\r\n\x1a\n"
+CLASSES = ["N", "S", "V"]
+
+
+def config(model="resnet", params=None, solver=None, seed=0, suite="s", device="cpu"):
+    return {"model": model, "params": params or {}, "solver": solver,
+            "dataset": {"name": "synthetic", "train_size": 64, "test_size": 32},
+            "train": {"epochs": 2, "batch_size": 32}, "seed": seed, "device": device,
+            "threads": None, "suite": suite}
+
+
+def outcome(acc, seconds=1.0, memory=100 * 2**20, nfe=None, status="done"):
+    epochs = []
+    for e in (1, 2):
+        row = {"epoch": e, "train_loss": 1.0 / e, "train_accuracy": acc - 0.1 / e,
+               "test_accuracy": acc - 0.1 * (2 - e), "epoch_seconds": seconds * e,
+               "eval_seconds": 0.1}
+        if nfe is not None:
+            row.update(nfe_forward=nfe + e, nfe_backward=0.0)
+        epochs.append(row)
+    if status != "done":
+        return {"status": status, "reason": "loss became nan in epoch 2", "epochs": epochs[:1],
+                "metrics": {}, "machine": {"cpu": "test cpu"}}
+    metrics = {"test_accuracy": acc, "test_macro_f1": acc - 0.05, "train_accuracy": acc,
+               "epoch_seconds": seconds, "eval_seconds": 0.1, "peak_memory_bytes": memory,
+               "n_params": 1000, "class_names": CLASSES,
+               "confusion_matrix": [[10, 1, 0], [2, 8, 0], [0, 0, 11]],
+               "per_class": {c: {"precision": acc, "recall": acc, "f1": acc, "support": 10}
+                             for c in CLASSES}}
+    if nfe is not None:
+        metrics.update(nfe_forward=nfe + 1.5, nfe_backward=0.0)
+    return {"status": status, "metrics": metrics, "epochs": epochs,
+            "machine": {"cpu": "test cpu", "torch": "2.x"}}
+
+
+def add(store, cfg, out):
+    key = group_key(cfg) + str(cfg["seed"]) + cfg["suite"]
+    store.add(cfg, key, out, "0.1.0+test")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    """resnet blocks=1 over three seeds (acc .5/.6/.7), resnet blocks=4 one seed, node rk4
+    steps=1/4 over two seeds, node dopri5 with one diverged seed."""
+    s = Store(tmp_path / "results")
+    for seed, acc, sec in ((0, 0.5, 1.0), (1, 0.6, 2.0), (2, 0.7, 3.0)):
+        add(s, config(params={"blocks": 1}, seed=seed), outcome(acc, sec, memory=100 * 2**20))
+    add(s, config(params={"blocks": 4}), outcome(0.8, 4.0, memory=140 * 2**20))
+    for steps in (1, 4):
+        for seed in (0, 1):
+            add(s, config("node", {"gradient": "backprop"}, {"name": "rk4", "steps": steps}, seed),
+                outcome(0.6 + 0.05 * steps, 2.0 * steps, memory=steps * 50 * 2**20, nfe=4 * steps))
+    dopri = {"name": "dopri5", "rtol": 1e-3, "atol": 1e-3}
+    add(s, config("node", {"gradient": "adjoint"}, dopri, 0), outcome(0, status="diverged"))
+    add(s, config("node", {"gradient": "adjoint"}, dopri, 1), outcome(0.9, 10.0, nfe=20))
+    return s
+
+
+def summary_of(store: Store) -> pd.DataFrame:
+    return aggregate(table([flatten(r) for r in store.latest("s")]))
+
+
+def test_aggregate_mean_std_and_n(store):
+    summary = summary_of(store)
+    assert len(summary) == 5  # 10 runs in 5 seed groups
+    r = summary[summary["params"] == "blocks=1"].iloc[0]
+    assert (r["n"], r["runs"], r["seeds"], r["status"]) == (3, 3, "0,1,2", "done")
+    assert r["test_accuracy_mean"] == pytest.approx(0.6)
+    assert r["test_accuracy_std"] == pytest.approx(0.1)  # sample std, ddof=1
+    assert r["epoch_seconds_std"] == pytest.approx(1.0)
+    single = summary[summary["params"] == "blocks=4"].iloc[0]
+    assert single["n"] == 1 and pd.isna(single["test_accuracy_std"])
+    mixed = summary[summary["solver"].str.startswith("dopri5")].iloc[0]
+    assert mixed["status"] == "1 diverged, 1 done" and "nan" in mixed["reason"]
+    assert mixed["n"] == 1 and mixed["test_accuracy_mean"] == pytest.approx(0.9)  # done runs only
+    text = summary_markdown(summary)
+    assert "0.6000 ± 0.1000" in text
+    assert "n" in [h.strip() for h in text.splitlines()[0].split("|")]
+
+
+def test_report_writes_valid_files(store, cli):
+    code, out, err = cli("report", "--results", store.directory)
+    assert code == 0
+    assert "0.6000 ± 0.1000" in out  # the summary table still goes to stdout
+    folder = store.directory / "s"
+    assert str(folder / "report.html") in err
+    for name in ("summary.md", "summary.csv", "runs.csv", "report.html", "learning_curves.png",
+                 "epoch_time_nfe.png", "accuracy_vs_time.png", "memory_vs_depth.png",
+                 "confusion_best.png"):
+        assert (folder / name).stat().st_size > 0, name
+        if name.endswith(".png"):
+            assert (folder / name).read_bytes()[:8] == PNG, name
+
+    summary = list(csv.DictReader(open(folder / "summary.csv")))
+    assert len(summary) == 5
+    assert {"model", "params", "solver", "n", "seeds", "test_accuracy_mean", "test_accuracy_std",
+            "epoch_seconds_mean", "peak_memory_bytes_mean", "config"} <= set(summary[0])
+    runs = list(csv.DictReader(open(folder / "runs.csv")))
+    assert len(runs) == 10 and {"seed", "test_accuracy", "config"} <= set(runs[0])
+
+    class Page(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.images, self.external, self.tables = [], [], 0
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "table":
+                self.tables += 1
+            if tag == "img":
+                self.images.append(attrs["src"])
+            if tag in ("link", "script") or (tag == "img" and not attrs["src"].startswith("data:")):
+                self.external.append(tag)
+
+    page = Page()
+    page.feed((folder / "report.html").read_text())
+    page.close()
+    assert len(page.images) == 5 and not page.external and page.tables >= 2
+    assert all(src.startswith("data:image/png;base64,iVBORw0KGgo") for src in page.images)
+
+
+def test_report_csv_stdout_and_no_files(store, cli):
+    code, out, _ = cli("report", "--results", store.directory, "--format", "csv", "--no-files")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == 10 and rows[0]["seed"] == "0"  # one row per run, seeds kept
+    assert not (store.directory / "s").exists()
+
+
+def test_report_out_dir_and_memory_plot_skipped(tmp_path, cli):
+    s = Store(tmp_path / "r")
+    add(s, config("node", {}, {"name": "dopri5"}, suite="no depth"), outcome(0.7, nfe=8))
+    code, _, err = cli("report", "--results", s.directory, "--out", tmp_path / "out")
+    assert code == 0
+    folder = tmp_path / "out" / "no_depth"
+    assert (folder / "report.html").exists() and (folder / "learning_curves.png").exists()
+    assert not (folder / "memory_vs_depth.png").exists()  # neither blocks nor steps vary
+    assert "memory_vs_depth" not in err
+
+
+def test_report_unwritable_out_is_one_line_error(store, tmp_path, cli):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = cli("report", "--results", store.directory, "--out", blocker)
+    assert code == 2 and "--no-files" in err and len(err.strip().splitlines()) == 1
+
+
+def test_pareto_frontier():
+    # (time, accuracy): 0 fast+poor, 1 dominated by 2, 2 slower+better, 3 slowest+best
+    points = [(1.0, 0.5), (3.0, 0.6), (2.0, 0.7), (5.0, 0.9), (5.0, 0.8)]
+    assert pareto_points(points) == [0, 2, 3]
+
+
+def test_depth_and_best_run(store):
+    assert depth_of(config(params={"blocks": 6})) == ("blocks", 6)
+    assert depth_of(config("node", {}, {"name": "rk4", "steps": 4})) == ("steps", 4)
+    assert depth_of(config("node", {}, {"name": "dopri5"})) is None
+    best = best_run(store.latest("s"))
+    assert best["metrics"]["test_accuracy"] == pytest.approx(0.9)

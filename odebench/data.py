@@ -1,0 +1,104 @@
+"""``odebench data describe NAME``: samples per class per split of any registered dataset, and
+how they compare with the reference counts the loader reports (``info["reference_counts"]``,
+e.g. the Kaggle files' totals for ``mitbih``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import yaml
+
+from .types import OdebenchError
+
+SPLITS = ("train", "test", "all")
+
+
+def describe(registry, name: str, params: dict[str, Any]) -> tuple[list[dict[str, Any]], dict, dict]:
+    """Rows ``{split, class, count}`` (classes, then ``all``), the reference counts
+    ``{reference: {split: {class: count}}}`` and the dataset's info."""
+    import numpy as np
+
+    from .runner import load_dataset
+    from .suite import DATASET_SUBSAMPLE, _suggest, check_params, param_types
+
+    if name not in registry.datasets:
+        raise OdebenchError(f"unknown dataset {name!r}; {_suggest(name, registry.datasets)}")
+    accepted, var_kw = param_types(registry.datasets[name].obj)
+    check_params(params, {**DATASET_SUBSAMPLE, **accepted}, var_kw, "data describe", f"dataset {name!r}")
+    data = load_dataset(registry, {"name": name, **params})
+    k = len(data.class_names)
+    counts = {split: np.bincount(getattr(data, f"y_{split}").numpy(), minlength=k)
+              for split in ("train", "test")}
+    counts["all"] = counts["train"] + counts["test"]
+    rows = []
+    for split in SPLITS:
+        for i, cls in enumerate(data.class_names):
+            rows.append({"split": split, "class": cls, "count": int(counts[split][i])})
+        rows.append({"split": split, "class": "all", "count": int(counts[split].sum())})
+    references = data.info.get("reference_counts") or {}
+    return rows, references, data.info
+
+
+def to_markdown(name: str, params: dict[str, Any], rows: list[dict], references: dict) -> str:
+    from tabulate import tabulate
+
+    headers = ["split", "class", "count"]
+    for ref in references:
+        headers += [ref, f"count - {ref}", "%"]
+    table = []
+    for row in rows:
+        line: list[Any] = [row["split"], row["class"], row["count"]]
+        for ref in references.values():
+            part = ref.get(row["split"])
+            value = None
+            if part is not None:
+                value = sum(part.values()) if row["class"] == "all" else part.get(row["class"])
+            if value is None:
+                line += ["", "", ""]
+            else:
+                diff = row["count"] - value
+                line += [value, f"{diff:+d}", f"{100 * diff / value:+.2f}" if value else ""]
+        table.append(line)
+    title = " ".join([f"## {name}"] + [f"{k}={v}" for k, v in params.items()])
+    return f"{title}\n\n{tabulate(table, headers=headers, tablefmt='github')}\n"
+
+
+def cmd_describe(args) -> int:
+    from .cli import _registry
+
+    params: dict[str, Any] = {}
+    for item in args.param or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise OdebenchError(f"--param {item!r}: expected KEY=VALUE, e.g. --param path=data/mitdb")
+        params[key.strip()] = yaml.safe_load(text) if text.strip() else None
+    if args.split:
+        params["split"] = args.split
+    rows, references, info = describe(_registry(args), args.name, params)
+    if args.format == "csv":
+        sys.stdout.write("split,class,count\n")
+        sys.stdout.writelines(f"{r['split']},{r['class']},{r['count']}\n" for r in rows)
+        return 0
+    print(to_markdown(args.name, params, rows, references))
+    if info.get("source"):
+        print(f"source: {info['source']}")
+    notes = {k: v for k, v in info.items() if k.startswith("dropped")}
+    for key, value in notes.items():
+        print(f"{key.replace('_', ' ')}: {value}")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="inspect datasets")
+    data_sub = p.add_subparsers(dest="data_command", required=True)
+    d = data_sub.add_parser("describe", help="samples per class per split of a registered dataset "
+                            "and how they compare with its reference counts")
+    d.add_argument("name", help="dataset name (see odebench plugins)")
+    d.add_argument("--split", help="the dataset's split param, e.g. kaggle or inter-patient")
+    d.add_argument("--param", action="append", metavar="KEY=VALUE",
+                   help="a dataset param (value parsed as YAML), e.g. --param path=../data/mitdb")
+    d.add_argument("--format", choices=["md", "csv"], default="md")
+    d.add_argument("--plugins-dir", action="append", metavar="DIR", help="load *.py plugins from DIR")
+    d.set_defaults(func=cmd_describe)

@@ -7,7 +7,6 @@ Adaptive methods take ``rtol``/``atol`` (default 1e-3, not torchdiffeq's slow 1e
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 
 import torch
@@ -17,6 +16,10 @@ import odebench
 
 ADAPTIVE = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
 FIXED = ("euler", "midpoint", "heun2", "heun3", "rk4", "explicit_adams", "implicit_adams")
+
+# Models may define torchdiffeq's step callbacks (the Neural ODE counts steps with them);
+# fixed-grid methods never call them and would warn on every solve, backward passes included.
+warnings.filterwarnings("ignore", message="Solver '.*' does not support callbacks")
 
 
 
@@ -88,8 +91,7 @@ def _fixed(method: str):
     ) -> torch.Tensor:
         options = _fixed_options(steps, step_size)
         # rtol/atol only matter to implicit_adams' corrector iterations.
-        with _quiet():
-            return torchdiffeq.odeint(func, y0, t, rtol=1e-3, atol=1e-3, method=method, options=options)
+        return torchdiffeq.odeint(func, y0, t, rtol=1e-3, atol=1e-3, method=method, options=options)
 
     def solve_adjoint(
         func,
@@ -102,22 +104,12 @@ def _fixed(method: str):
         step_size: float | None = None,
     ) -> torch.Tensor:
         options = _fixed_options(steps, step_size)
-        with _quiet():
-            return torchdiffeq.odeint_adjoint(
-                func, y0, t, rtol=1e-3, atol=1e-3, method=method, options=options,
-                adjoint_params=tuple(adjoint_params), **_adjoint_kwargs(options, seminorm),
-            )
+        return torchdiffeq.odeint_adjoint(
+            func, y0, t, rtol=1e-3, atol=1e-3, method=method, options=options,
+            adjoint_params=tuple(adjoint_params), **_adjoint_kwargs(options, seminorm),
+        )
 
     return solve, solve_adjoint
-
-
-@contextlib.contextmanager
-def _quiet():
-    """Models may define torchdiffeq's step callbacks; fixed-grid methods never call them and
-    would warn on every solve."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Solver '.*' does not support callbacks")
-        yield
 
 
 @odebench.hookimpl

@@ -36,9 +36,15 @@ def cmd_plugins(args) -> int:
 
 
 def cmd_run(args) -> int:
+    import signal
+
     from .driver import run_suite, unfinished
     from .report import table, to_markdown
 
+    def terminate(signum, frame):  # SIGTERM (kill, a batch system's time limit) = Ctrl-C
+        raise KeyboardInterrupt("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, terminate)
     try:
         rows = run_suite(
             args.suite, results=args.results, plugin_dirs=args.plugins_dir or [],
@@ -46,10 +52,12 @@ def cmd_run(args) -> int:
             executor=args.executor,
             executor_options={"workers": args.workers, "scheduler": args.scheduler},
         )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("odebench: interrupted; finished runs are kept, rerun the same command to resume",
               file=sys.stderr)
-        return 130
+        return 143 if str(exc) == "SIGTERM" else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print()
     print(to_markdown(table(rows)))
     bad = unfinished(rows)
@@ -110,9 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a suite value, e.g. --set train.epochs=1 --set dataset.train_size=2000")
     p.add_argument("--force", action="store_true", help="rerun finished runs too")
-    p.add_argument("--timeout", type=_duration, help="hard per-run timeout: seconds or 90s/10m/2h")
+    p.add_argument("--timeout", type=_duration,
+                   help="hard per-run timeout: seconds or 90s/10m/2h; wins over the suite's "
+                   "timeout:, 0 = none")
     p.add_argument("--executor", default="local", help="local (default) or dask, or a plugin's")
-    p.add_argument("--workers", type=int, help="dask: LocalCluster worker processes")
+    p.add_argument("--workers", type=int, help="dask: LocalCluster worker processes (default 2)")
     p.add_argument("--scheduler", help="dask: address of an existing scheduler, tcp://HOST:8786")
     p.set_defaults(func=cmd_run)
 
@@ -144,7 +154,8 @@ def _duration(text: str) -> float | None:
     from .types import SuiteError
 
     try:
-        return parse_duration(text if not text.replace(".", "", 1).isdigit() else float(text), "--timeout")
+        seconds = parse_duration(text if not text.replace(".", "", 1).isdigit() else float(text), "--timeout")
+        return seconds or 0.0  # --timeout 0: no limit, even when the suite sets one
     except SuiteError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

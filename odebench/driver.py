@@ -3,15 +3,19 @@ each outcome as it arrives."""
 
 from __future__ import annotations
 
+import copy
 import os
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
 
 from .isolate import run_isolated
 from .machine import code_version
+from .plugins import load_registry, plugin_files_in
 from .report import flatten, solver_label
 from .store import FINISHED, Store
-from .suite import Suite, load_suite, run_key
-from .types import OdebenchError
+from .suite import Suite, _read_yaml, apply_overrides, load_suite, run_key
+from .types import OdebenchError, SuiteError
 
 GOOD = ("done", "skipped")
 
@@ -24,6 +28,39 @@ def describe(config: dict[str, Any]) -> str:
         parts.append(solver_label(config["solver"]))
     parts.append(f"seed={config['seed']} {config['device']}")
     return " ".join(parts)
+
+
+def _suite_plugin_files(path: str | os.PathLike, plugin_dirs: Iterable[str],
+                        overrides: Iterable[str]) -> list[str]:
+    """The plugin files a suite asks for (``--plugins-dir`` and its ``plugins:`` key), found
+    the way ``load_suite`` finds them; problems with the suite itself are left to it."""
+    files = [f for d in plugin_dirs for f in plugin_files_in(d)]
+    try:
+        data = copy.deepcopy(_read_yaml(Path(path)))
+        if isinstance(data, dict):
+            apply_overrides(data, overrides)
+    except SuiteError:
+        return files
+    items = data.get("plugins") if isinstance(data, dict) else None
+    for item in items if isinstance(items, list) else [items]:
+        if isinstance(item, str) and (Path(path).parent / item).is_file():
+            files.append(str((Path(path).parent / item).resolve()))
+    return files
+
+
+def _load(path, plugin_dirs, overrides) -> Suite:
+    """Load and validate a suite; a plugin file it names that fails to load is bad input
+    (one line naming the file), not a silently missing model. Broken *installed* plugins
+    (entry points) do not stop a suite that does not use them."""
+    files = _suite_plugin_files(path, plugin_dirs, overrides)
+    registry = load_registry(files)
+    for failure in registry.failures:
+        if failure.plugin in files or failure.plugin in {Path(f).name for f in files}:
+            raise SuiteError(
+                f"plugin file {failure.plugin!r} failed to load: {failure.error}; fix it or "
+                "remove it from the suite's plugins: / --plugins-dir"
+            )
+    return load_suite(path, plugin_dirs=plugin_dirs, overrides=overrides, registry=registry)
 
 
 def run_suite(
@@ -40,8 +77,14 @@ def run_suite(
     suite: Suite | None = None,
 ) -> list[dict[str, Any]]:
     """Run every unfinished run of a suite; return the table rows (latest attempt of each of
-    the suite's runs). Raises SuiteError/OdebenchError for bad input before anything runs."""
-    suite = suite or load_suite(path, plugin_dirs=plugin_dirs, overrides=overrides)
+    the suite's runs). Raises SuiteError/OdebenchError for bad input before anything runs or
+    is written. ``timeout`` (seconds; 0 = none) wins over the suite's ``timeout:``.
+
+    A run is finished, and not rerun, when its latest attempt is done, diverged or skipped;
+    failed, timeout and interrupted runs run again. KeyboardInterrupt propagates after the
+    executor recorded the current run(s) as interrupted."""
+    plugin_dirs, overrides = list(plugin_dirs), list(overrides)
+    suite = suite or _load(path, plugin_dirs, overrides)
     store = Store(results)
     store.check_writable()
     if executor not in suite.registry.executors:
@@ -49,15 +92,19 @@ def run_suite(
 
         raise OdebenchError(f"unknown executor {executor!r}; {_suggest(executor, suite.registry.executors)}")
     options = {k: v for k, v in (executor_options or {}).items() if v is not None}
-    finished = set() if force else store.finished_keys(suite.name)
+    previous = {} if force else store.statuses(suite.name)
     keys = [run_key(c) for c in suite.runs]
-    limit = timeout if timeout is not None else suite.timeout
-    todo = [(k, c) for k, c in zip(keys, suite.runs) if k not in finished]
+    limit = (timeout if timeout is not None else suite.timeout) or None
+    todo = [(k, c) for k, c in zip(keys, suite.runs) if previous.get(k) not in FINISHED]
     skipped = len(suite.runs) - len(todo)
-    echo(f"suite {suite.name}: {len(suite.runs)} runs, {skipped} already finished (skipped), "
-         f"{len(todo)} to run")
-    if todo:
-        runner = suite.registry.executors[executor].obj(**options)
+    again = sum(1 for k, _ in todo if k in previous)
+    # Made before anything is printed: bad executor options are bad input like the rest.
+    runner = suite.registry.executors[executor].obj(**options) if todo else None
+    echo(f"suite {suite.name}: {len(suite.runs)} runs; skipping {skipped} already finished "
+         f"(done, diverged or skipped; --force reruns them); {len(todo)} to run"
+         + (f", {again} of them again after failed/timeout/interrupted" if again else "")
+         + (f"; timeout {limit:g} s per run" if limit else ""))
+    if runner is not None:
         version = code_version()
         tasks = [
             {"key": k, "config": c, "plugin_files": list(suite.plugin_files), "timeout": limit,
@@ -75,6 +122,8 @@ def run_suite(
                 detail = f" ({outcome['reason']})"
             echo(f"[{n}/{len(todo)}] {outcome['status']:<11} {describe(task['config'])}{detail}")
     wanted = set(keys)
+    if not store.path.exists():
+        return []
     return [flatten(r) for r in store.latest(suite.name) if r["run_key"] in wanted]
 
 

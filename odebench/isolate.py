@@ -1,21 +1,38 @@
 """Run one task in a process of its own, with a hard timeout.
 
 ``run_isolated`` is what every executor calls (locally, or on a Dask worker): it starts
-``python -m odebench.isolate TASK OUT`` in a new session, waits, kills the whole process
-group on timeout, and turns a death (segfault, ``os._exit``, OOM kill) into a ``failed``
-outcome. It never raises for a run's failure.
+``python -m odebench.isolate WORKDIR PARENT_PID`` in a new session, waits, and turns every
+ending into an outcome dict; it never raises for a run's failure.
+
+- A timeout kills the run's whole process group (SIGKILL: killed, not polled). Just before,
+  SIGUSR1 makes the run dump its Python stacks (faulthandler), stored as the traceback, so a
+  timeout row says where the run was stuck.
+- A death without an outcome (segfault, ``os._exit``, the OOM killer) becomes ``failed``
+  with a one-line reason; a segfault's stacks are kept the same way.
+- When the run process ends, whatever it left behind in its process group (a grandchild
+  holding the terminal's or a pipe's stdout open) is killed too, so nobody waits on it.
+- The run process watches its parent: if the driver (or Dask worker) dies, even by SIGKILL,
+  the run kills its own process group within a second instead of running on as an orphan.
+- Ctrl-C in the driver (KeyboardInterrupt) kills the run's group and is re-raised; the
+  executor records the run as ``interrupted``.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from typing import Any
+
+TASK, OUTCOME, STACKS = "task.json", "outcome.json", "stacks.txt"
+POLL_SECONDS = 0.05
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 def _signal_name(code: int) -> str:
@@ -33,7 +50,22 @@ def _death_reason(returncode: int) -> str:
     return f"run process exited with code {returncode} before reporting a result"
 
 
+def _wait(pid: int, timeout: float | None) -> bool:
+    """Wait for ``pid`` to exit without reaping it (so its process-group id cannot be reused
+    before we kill the group). False when the timeout passed first."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = POLL_SECONDS
+    while True:
+        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            return True
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        time.sleep(delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic())))
+        delay = min(delay * 2, 0.5)
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill the run's whole process group (the run and anything it started), then reap."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -41,47 +73,106 @@ def _kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
+def _dump_stacks(pid: int) -> None:
+    """Ask a hung run for its Python stacks (faulthandler on SIGUSR1) before killing it."""
+    if not hasattr(signal, "SIGUSR1"):
+        return
+    try:
+        os.kill(pid, signal.SIGUSR1)
+    except ProcessLookupError:
+        return
+    time.sleep(0.3)
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, errors="replace") as fh:
+            return fh.read().strip()
+    except OSError:
+        return ""
+
+
+def _child_env(task: dict[str, Any]) -> dict[str, str]:
+    """The run's environment: an explicit thread budget (the suite's ``threads``, or the
+    executor's ``default_threads`` share) also caps OpenMP/MKL/OpenBLAS, which a Dask worker
+    would otherwise pin to 1 through its own environment."""
+    env = dict(os.environ)
+    threads = task.get("config", {}).get("threads") or task.get("default_threads")
+    if threads:
+        for name in THREAD_VARIABLES:
+            env[name] = str(int(threads))
+    return env
+
+
+def _result(status: str, reason: str, started: float, traceback: str = "") -> dict[str, Any]:
+    out = {"status": status, "reason": reason, "metrics": {}, "epochs": [],
+           "started_at": started, "finished_at": time.time()}
+    if traceback:
+        out["traceback"] = traceback
+    return out
+
+
 def run_isolated(task: dict[str, Any]) -> dict[str, Any]:
-    """Execute ``task`` in a child process; always return an outcome dict."""
-    timeout = task.get("timeout")
+    """Execute ``task`` in a child process; always return an outcome dict (re-raises only
+    KeyboardInterrupt, after killing the run)."""
+    timeout = task.get("timeout") or None
     with tempfile.TemporaryDirectory(prefix="odebench-run-") as tmp:
-        task_path = os.path.join(tmp, "task.json")
-        out_path = os.path.join(tmp, "outcome.json")
-        with open(task_path, "w") as fh:
+        with open(os.path.join(tmp, TASK), "w") as fh:
             json.dump(task, fh)
         started = time.time()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "odebench.isolate", task_path, out_path],
-            start_new_session=True,  # Ctrl-C reaches the driver, which then stops the child
-        )
         try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            return {"status": "timeout", "reason": f"killed after the {timeout:g} s timeout",
-                    "metrics": {}, "epochs": [], "started_at": started, "finished_at": time.time()}
-        except BaseException:  # KeyboardInterrupt in the driver: stop the run, then re-raise
-            _kill_group(proc)
-            raise
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "odebench.isolate", tmp, str(os.getpid())],
+                start_new_session=True,  # Ctrl-C reaches the driver, which then stops the run
+                env=_child_env(task),
+            )
+        except OSError as exc:
+            return _result("failed", f"cannot start the run process: {exc}", started)
         try:
-            with open(out_path) as fh:
+            finished = _wait(proc.pid, timeout)
+            if not finished:
+                _dump_stacks(proc.pid)
+        finally:  # always, KeyboardInterrupt included: no process of the run outlives it
+            _kill_group(proc)
+        stacks = _read(os.path.join(tmp, STACKS))
+        if not finished:
+            return _result("timeout", f"killed after the {timeout:g} s timeout", started, stacks)
+        try:
+            with open(os.path.join(tmp, OUTCOME)) as fh:
                 return json.load(fh)
         except (OSError, ValueError):
-            return {"status": "failed", "reason": _death_reason(proc.returncode),
-                    "metrics": {}, "epochs": [], "started_at": started, "finished_at": time.time()}
+            return _result("failed", _death_reason(proc.returncode), started, stacks)
+
+
+def _watch_parent(parent: int) -> None:
+    """Kill this run's process group as soon as its parent is gone (the driver or Dask worker
+    was SIGKILLed): an orphaned run would burn the CPU the rerun needs."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.killpg(os.getpgid(0), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="odebench-parent-watch", daemon=True).start()
 
 
 def main(argv: list[str]) -> int:
-    task_path, out_path = argv
-    with open(task_path) as fh:
+    workdir = argv[0]
+    if len(argv) > 1:
+        _watch_parent(int(argv[1]))
+    stacks = open(os.path.join(workdir, STACKS), "w")  # noqa: SIM115 - lives as long as the run
+    faulthandler.enable(stacks, all_threads=True)
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, stacks, all_threads=True)
+    with open(os.path.join(workdir, TASK)) as fh:
         task = json.load(fh)
     from .runner import execute
 
     outcome = execute(task)
-    tmp = out_path + ".tmp"
-    with open(tmp, "w") as fh:
+    out_path = os.path.join(workdir, OUTCOME)
+    with open(out_path + ".tmp", "w") as fh:
         json.dump(outcome, fh, default=float)
-    os.replace(tmp, out_path)  # the parent sees a whole outcome or none
+    os.replace(out_path + ".tmp", out_path)  # the parent sees a whole outcome or none
     return 0
 
 

@@ -317,7 +317,15 @@ def _progress(total: int, desc: str):
 
 
 def execute(task: dict[str, Any]) -> dict[str, Any]:
-    """Run one task and always return an outcome dict (never raises for run failures)."""
+    """Run one task and always return an outcome dict (never raises for run failures).
+
+    Unsupported -> skipped; Diverged, or any error whose message is the solver's
+    "underflow in dt" / "max_num_steps exceeded" -> diverged; KeyboardInterrupt ->
+    interrupted; anything else -> failed, with a one-line reason and the traceback."""
+    def _one_line(exc: BaseException, named: bool = True) -> str:
+        text = (f"{type(exc).__name__}: {exc}" if named else str(exc)).strip().splitlines()
+        return text[0] if text else type(exc).__name__
+
     started = time.time()
     outcome: dict[str, Any]
     partial_epochs: list = []
@@ -327,24 +335,23 @@ def execute(task: dict[str, Any]) -> dict[str, Any]:
             torch.set_num_threads(int(task["default_threads"]))
         outcome = train_and_evaluate(task["config"], registry, task.get("progress", ""), partial_epochs)
     except Unsupported as exc:
-        outcome = {"status": "skipped", "reason": str(exc)}
+        outcome = {"status": "skipped", "reason": _one_line(exc, named=False)}
     except Diverged as exc:
-        outcome = {"status": "diverged", "reason": str(exc), "traceback": traceback.format_exc()}
+        outcome = {"status": "diverged", "reason": _one_line(exc, named=False),
+                   "traceback": traceback.format_exc()}
     except KeyboardInterrupt:
-        outcome = {"status": "interrupted", "reason": "interrupted by the user (Ctrl-C)"}
-    except AssertionError as exc:
-        text = str(exc)
-        status = "diverged" if any(m in text for m in DIVERGED_MESSAGES) else "failed"
-        outcome = {"status": status, "reason": f"AssertionError: {text}".splitlines()[0],
-                   "traceback": traceback.format_exc()}
+        outcome = {"status": "interrupted", "reason": "interrupted (SIGINT reached the run process)"}
     except OdebenchError as exc:
-        outcome = {"status": "failed", "reason": str(exc), "traceback": traceback.format_exc()}
-    except BaseException as exc:  # noqa: BLE001 - every failure becomes a recorded status
-        text = f"{type(exc).__name__}: {exc}".strip().splitlines()
-        outcome = {"status": "failed", "reason": text[0] if text else type(exc).__name__,
+        outcome = {"status": "failed", "reason": _one_line(exc, named=False),
                    "traceback": traceback.format_exc()}
+    except BaseException as exc:  # noqa: BLE001 - every failure becomes a recorded status
+        status = "diverged" if any(m in str(exc) for m in DIVERGED_MESSAGES) else "failed"
+        outcome = {"status": status, "reason": _one_line(exc), "traceback": traceback.format_exc()}
     outcome.setdefault("metrics", {})
     outcome.setdefault("epochs", partial_epochs)
+    if task.get("parallel_runs"):
+        # Timings are only comparable under the same parallelism: record it with the run.
+        outcome["metrics"]["parallel_runs"] = int(task["parallel_runs"])
     outcome["machine"] = machine_info(task["config"]["device"])
     outcome["started_at"] = started
     outcome["finished_at"] = time.time()

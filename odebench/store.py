@@ -12,15 +12,18 @@ import json
 import math
 import os
 import sqlite3
+import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .types import OdebenchError
 
 FILENAME = "odebench.sqlite"
-FINISHED = ("done", "diverged", "skipped")
+FINISHED = ("done", "diverged", "skipped")  # not rerun; failed/timeout/interrupted are
+BUSY_SECONDS = 120  # how long a writer waits for another driver's transaction
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -64,19 +67,34 @@ class Store:
     def __init__(self, directory: str | os.PathLike):
         self.directory = Path(directory)
         self.path = self.directory / FILENAME
+        self._ready = False  # schema created by this object already
 
     def check_writable(self) -> None:
-        """Raise a one-line OdebenchError when results cannot be written here."""
+        """Raise a one-line OdebenchError when results cannot be written here. Probes by
+        creating (and removing) a file, which also holds for root and read-only mounts;
+        creates nothing that stays."""
         d = self.directory
         existing = d
-        while not existing.exists():
+        while not existing.exists() and existing != existing.parent:
             existing = existing.parent
-        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-            raise OdebenchError(
-                f"results directory {str(d)!r} is not writable; pass --results DIR with a writable folder"
-            )
-        if self.path.exists() and not os.access(self.path, os.W_OK):
-            raise OdebenchError(f"results store {str(self.path)!r} is read-only; fix its permissions or pass --results DIR")
+        fix = "pass --results DIR with a writable folder"
+        if not existing.is_dir():
+            raise OdebenchError(f"results directory {str(d)!r} cannot be created: {str(existing)!r} "
+                                f"is not a directory; {fix}")
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".odebench-probe-", dir=existing)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise OdebenchError(f"results directory {str(d)!r} is not writable "
+                                f"({exc.strerror or exc}); {fix}") from None
+        if self.path.exists():
+            try:
+                with open(self.path, "r+b"):
+                    pass
+            except OSError as exc:
+                raise OdebenchError(f"results store {str(self.path)!r} is not writable "
+                                    f"({exc.strerror or exc}); fix its permissions or {fix}") from None
 
     @contextmanager
     def connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
@@ -85,19 +103,47 @@ class Store:
         elif not self.path.exists():
             raise OdebenchError(f"no results store at {str(self.path)!r}; run a suite first or pass --results DIR")
         try:
-            conn = sqlite3.connect(self.path, timeout=120, isolation_level=None)
+            conn = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None)
         except sqlite3.Error as exc:
             raise OdebenchError(f"cannot open results store {str(self.path)!r}: {exc}") from None
         try:
-            conn.execute("PRAGMA busy_timeout = 120000")
-            if write:
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.executescript(SCHEMA)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_SECONDS * 1000}")
+            if write and not self._ready:
+                self._initialise(conn)
             yield conn
+        except sqlite3.IntegrityError:  # a bug in what was written, not a broken store
+            raise
         except sqlite3.DatabaseError as exc:
-            raise OdebenchError(f"results store {str(self.path)!r} is unreadable ({exc}); move it away and rerun") from None
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise OdebenchError(f"results store {str(self.path)!r} stayed locked by another "
+                                    f"process for {BUSY_SECONDS} s; retry when it is done") from None
+            raise OdebenchError(f"results store {str(self.path)!r} is unreadable ({exc}); "
+                                "move it away and rerun") from None
         finally:
             conn.close()
+
+    def _initialise(self, conn: sqlite3.Connection) -> None:
+        """Switch to WAL and create the tables, retrying while another driver holds the lock
+        (switching the journal mode gives up at once instead of waiting on busy_timeout)."""
+        deadline = time.monotonic() + BUSY_SECONDS
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in SCHEMA.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self._ready = True
 
     def add(self, config: dict[str, Any], key: str, outcome: dict[str, Any], code_version: str,
             executor: str = "local") -> int:
@@ -125,18 +171,23 @@ class Store:
                 raise
         return run_id
 
-    def finished_keys(self, suite: str) -> set[str]:
+    def statuses(self, suite: str) -> dict[str, str]:
+        """The status of the latest attempt of each run of ``suite``, by run key."""
         if not self.path.exists():
-            return set()
+            return {}
         with self.connect() as conn:
             try:
                 rows = conn.execute(
-                    f"SELECT run_key FROM runs WHERE suite = ? AND status IN ({','.join('?' * len(FINISHED))})",
-                    (suite, *FINISHED),
+                    "SELECT run_key, status FROM runs WHERE id IN"
+                    " (SELECT MAX(id) FROM runs WHERE suite = ? GROUP BY run_key)", (suite,),
                 ).fetchall()
             except sqlite3.OperationalError:  # an empty file: no tables yet
-                return set()
-        return {r[0] for r in rows}
+                return {}
+        return dict(rows)
+
+    def finished_keys(self, suite: str) -> set[str]:
+        """Runs whose latest attempt is finished (done, diverged, skipped): not rerun."""
+        return {k for k, status in self.statuses(suite).items() if status in FINISHED}
 
     def latest(self, suite: str | None = None) -> list[dict[str, Any]]:
         """The latest attempt of every run (of one suite, or all), with its epochs."""

@@ -144,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Further commands live in their own modules, each with add_commands(sub).
     # --- command modules (one line each) ---
     from . import compare as _compare; _compare.add_commands(sub)
+    from . import check as _check; _check.add_commands(sub)
     from . import data as _data; _data.add_commands(sub)
     # --- end of command modules ---
     return parser

@@ -24,7 +24,9 @@ Model factory
     validates suites against that signature (unknown key, wrong type, or a value outside a
     ``Literal[...]``), before anything runs. ``shape`` gives ``channels``, ``length`` and
     ``n_classes`` of the dataset. ``solver`` is given when the factory has a ``solver``
-    argument (an ODE model) and the run names one; it is ``None`` otherwise.
+    argument (an ODE model) and the run names one; it is ``None`` otherwise. A factory with
+    an ``eval_solver`` argument also receives the suite's ``eval_solver:`` (options merged over
+    the solver's, e.g. a looser tolerance) to use in eval mode.
 
     The module maps a float32 batch ``(batch, channels, length)`` to logits
     ``(batch, n_classes)``. odebench moves it to the run's device, trains it with

@@ -62,16 +62,21 @@ def load_dataset(registry: Registry, spec: dict[str, Any]) -> Dataset:
 def build_model(registry: Registry, config: dict[str, Any], data: Dataset) -> torch.nn.Module:
     factory = registry.models[config["model"]].obj
     kwargs = dict(config["params"])
-    if config.get("solver") is not None:
-        spec = config["solver"]
-        entry = registry.solvers[spec["name"]]
-        kwargs["solver"] = Solver(
-            name=spec["name"],
-            solve=entry.obj,
-            options={k: v for k, v in spec.items() if k != "name"},
-            solve_adjoint=entry.extra.get("adjoint"),
-        )
+    for key in ("solver", "eval_solver"):
+        if config.get(key) is not None:
+            kwargs[key] = bind_solver(registry, config[key])
     return factory(data.shape, **kwargs)
+
+
+def bind_solver(registry: Registry, spec: dict[str, Any]) -> Solver:
+    """The registered solver named in ``spec`` with the spec's other keys as its options."""
+    entry = registry.solvers[spec["name"]]
+    return Solver(
+        name=spec["name"],
+        solve=entry.obj,
+        options={k: v for k, v in spec.items() if k != "name"},
+        solve_adjoint=entry.extra.get("adjoint"),
+    )
 
 
 # ---------------------------------------------------------------- measurement helpers

@@ -49,7 +49,7 @@ TOP_KEYS = {
     "name", "description", "dataset", "train", "seeds", "devices", "runs", "plugins",
     "timeout", "threads",
 }
-RUN_RESERVED = {"model", "solver", "train"}
+RUN_RESERVED = {"model", "solver", "eval_solver", "train"}
 DATASET_SUBSAMPLE = {"train_size": int | None, "test_size": int | None}
 
 
@@ -357,25 +357,40 @@ def _resolve_run(
     if solver is None and takes_solver:
         default = inspect.signature(factory).parameters["solver"].default
         solver = default if isinstance(default, (str, dict)) else None
-    if isinstance(solver, str):
-        solver = {"name": solver}
     if solver is not None:
-        if not isinstance(solver, dict) or "name" not in solver:
-            raise SuiteError(
-                f"{where}.solver: expected a name or a mapping with a 'name', e.g. {{name: rk4, steps: 4}}"
-            )
-        if solver["name"] not in registry.solvers:
-            raise SuiteError(
-                f"{where}.solver.name: unknown solver {solver['name']!r}; "
-                f"{_suggest(str(solver['name']), registry.solvers)}"
-            )
-        s_accepted, s_var_kw = param_types(registry.solvers[solver["name"]].obj, skip=3)
-        check_params({k: v for k, v in solver.items() if k != "name"}, s_accepted, s_var_kw,
-                     f"{where}.solver", f"solver {solver['name']!r}")
-    return [{
+        solver = _check_solver(solver, f"{where}.solver", registry)
+
+    # Evaluation may use other solver options (e.g. a looser tolerance) than training.
+    eval_solver = variant.get("eval_solver")
+    if eval_solver is not None:
+        if "eval_solver" not in inspect.signature(factory).parameters or solver is None:
+            raise SuiteError(f"{where}.eval_solver: model {model!r} takes no eval_solver; remove the key")
+        if not isinstance(eval_solver, dict):
+            raise SuiteError(f"{where}.eval_solver: expected a mapping of solver options, e.g. {{rtol: 1.0e-2}}")
+        base = solver if eval_solver.get("name", solver["name"]) == solver["name"] else {}
+        eval_solver = _check_solver({**base, **eval_solver}, f"{where}.eval_solver", registry)
+    config = {
         "model": model,
         "params": params,
         "solver": solver,
         "dataset": dataset,
         "train": {**train, **overrides},
-    }]
+    }
+    if eval_solver is not None:
+        config["eval_solver"] = eval_solver
+    return [config]
+
+
+def _check_solver(solver: Any, where: str, registry: Registry) -> dict[str, Any]:
+    if isinstance(solver, str):
+        solver = {"name": solver}
+    if not isinstance(solver, dict) or "name" not in solver:
+        raise SuiteError(f"{where}: expected a name or a mapping with a 'name', e.g. {{name: rk4, steps: 4}}")
+    if solver["name"] not in registry.solvers:
+        raise SuiteError(
+            f"{where}.name: unknown solver {solver['name']!r}; {_suggest(str(solver['name']), registry.solvers)}"
+        )
+    accepted, var_kw = param_types(registry.solvers[solver["name"]].obj, skip=3)
+    check_params({k: v for k, v in solver.items() if k != "name"}, accepted, var_kw, where,
+                 f"solver {solver['name']!r}")
+    return solver

@@ -124,3 +124,17 @@ def test_every_method_solves_exponential_decay(registry, name, options):
     y = s(lambda t, y: -y, y0, t)
     assert y.shape == (2, 3)
     torch.testing.assert_close(y[-1], torch.full((3,), torch.e ** -1, dtype=torch.float64), rtol=5e-3, atol=0)
+
+
+def test_eval_solver_is_used_in_eval_mode_only(registry):
+    loose = solver(registry, "rk4", steps=1)
+    model = registry.models["node"].obj(SHAPE, solver(registry, "rk4", steps=3), gradient="backprop",
+                                        eval_solver=loose)
+    x = torch.randn(2, 1, 187)
+    model.train()
+    model(x)
+    assert model.counters["nfe"] == 12
+    model.eval()
+    with torch.no_grad():
+        model(x)
+    assert model.counters["nfe"] == 12 + 4

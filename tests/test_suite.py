@@ -88,3 +88,14 @@ def test_cuda_without_a_gpu_fails_validation(write_suite):
 def test_durations():
     assert parse_duration("10m", "t") == 600 and parse_duration(90, "t") == 90
     assert parse_duration("1.5h", "t") == 5400 and parse_duration(0, "t") is None
+
+
+def test_eval_solver_merges_options_over_the_solver(write_suite):
+    path = write_suite(TINY + "runs:\n  - model: node\n    solver: {name: dopri5, rtol: 1.0e-3, atol: 1.0e-3}\n"
+                       "    eval_solver: {rtol: [1.0e-2, 1.0e-1]}\n")
+    runs = load_suite(path).runs
+    assert [r["eval_solver"] for r in runs] == [{"name": "dopri5", "rtol": 0.01, "atol": 1e-3},
+                                               {"name": "dopri5", "rtol": 0.1, "atol": 1e-3}]
+    bad = write_suite(TINY + "runs:\n  - model: resnet\n    eval_solver: {rtol: 0.1}\n", "bad.yaml")
+    with pytest.raises(SuiteError, match="takes no eval_solver"):
+        load_suite(bad)

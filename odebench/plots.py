@@ -124,6 +124,22 @@ def _band(ax, g: Group, x, mean, std, **kw) -> None:
 
 # ---------------------------------------------------------------- the figures
 
+def _log_if_spread(ax, axis: str, values: list[float]) -> None:
+    """A log scale (plain-number ticks) when the positive values span more than 20x."""
+    from matplotlib.ticker import FuncFormatter
+
+    positive = [v for v in values if v > 0 and not math.isnan(v)]
+    if not positive or max(positive) / min(positive) <= 20:
+        return
+    getattr(ax, f"set_{axis}scale")("log")
+    if axis == "y":
+        ax.set_ylim(min(positive) / 1.5, max(positive) * 1.5)
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    label = getattr(ax, f"get_{axis}label")()
+    getattr(ax, f"set_{axis}label")(f"{label}, log scale")
+
+
 def learning_curves(gs: list[Group], path: Path) -> Path | None:
     """Test accuracy and train loss by epoch per model (the study's Figure 11)."""
     shown = [g for g in gs if len(g.curve("test_accuracy")[0])]
@@ -134,7 +150,7 @@ def learning_curves(gs: list[Group], path: Path) -> Path | None:
         _band(acc, g, *g.curve("test_accuracy"))
         _band(loss, g, *g.curve("train_loss"))
     acc.set(xlabel="epoch", ylabel="test accuracy (fraction correct)", title="Test accuracy by epoch")
-    loss.set(xlabel="epoch", ylabel="train loss (cross-entropy, mean per sample)",
+    loss.set(xlabel="epoch", ylabel="train loss (mean cross-entropy)",
              title="Train loss by epoch")
     for ax in (acc, loss):
         ax.grid(alpha=0.3)
@@ -164,8 +180,9 @@ def time_and_nfe(gs: list[Group], path: Path) -> Path | None:
                     title="NFE by epoch (dashed: forward, dotted: backward)")
     for ax in axes:
         ax.grid(alpha=0.3)
-        ax.set_ylim(bottom=0)
         ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_ylim(bottom=0)
+    _log_if_spread(axes[0], "y", [v for g in shown for v in g.curve("epoch_seconds")[1]])
     _legend_below(fig, axes, shown)
     return _save(fig, path)
 
@@ -202,15 +219,13 @@ def pareto(gs: list[Group], path: Path) -> Path | None:
         front = pareto_points([(t[0], v[0]) for t, v in zip(times, values)])
         if front:
             ax.step([times[i][0] for i in front], [values[i][0] for i in front], where="post",
-                    color="black", linewidth=1, linestyle="--", label="Pareto frontier")
+                    color="black", linewidth=1, linestyle="--", label="Pareto frontier (circled)")
             ax.scatter([times[i][0] for i in front], [values[i][0] for i in front], s=160,
                        facecolors="none", edgecolors="black", linewidths=1.2, zorder=3)
             ax.legend(loc="best", fontsize=8)
         ax.set(xlabel="median train time per epoch (s)", ylabel=title,
-               title=f"{heading} vs time per epoch (circled: frontier)")
-        spread = [t[0] for t in times if t[0] > 0]
-        if spread and max(spread) / min(spread) > 20:
-            ax.set_xscale("log")
+               title=f"{heading} vs train time per epoch")
+        _log_if_spread(ax, "x", [t[0] for t in times])
         ax.grid(alpha=0.3)
     _legend_below(fig, axes, shown)
     return _save(fig, path)
@@ -245,15 +260,18 @@ def memory_vs_depth(gs: list[Group], path: Path) -> Path | None:
     panels = [k for k, s in series.items() if len({n for pts in s.values() for n, _ in pts}) > 1]
     if not panels:
         return None
+    import matplotlib
+
+    palette = matplotlib.colormaps["tab10"]  # few series: strong colours, not the groups' tab20
     fig, axes = _figure(len(panels))
     shown = []
     for ax, kind in zip(axes, panels):
-        for pts in series[kind].values():
+        for i, pts in enumerate(series[kind].values()):
             pts.sort(key=lambda p: p[0])
             g0 = pts[0][1]
             stats = [g.metric("peak_memory_bytes") for _, g in pts]
             ax.errorbar([n for n, _ in pts], [s[0] / MIB for s in stats],
-                        yerr=[s[1] / MIB for s in stats], color=g0.color, linestyle=g0.style,
+                        yerr=[s[1] / MIB for s in stats], color=palette(i % 10), linestyle=g0.style,
                         marker="o", capsize=3,
                         label=_series_label(g0, kind, several_devices))
             shown.append(g0)
@@ -268,6 +286,7 @@ def memory_vs_depth(gs: list[Group], path: Path) -> Path | None:
             ax.xaxis.set_major_locator(FixedLocator(depths))
             ax.xaxis.set_major_formatter(ScalarFormatter())
             ax.xaxis.set_minor_locator(FixedLocator([]))
+            ax.set_xlabel(f"{ax.get_xlabel()}, log scale")
         else:
             ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)

@@ -1,4 +1,4 @@
-"""The ``odebench`` command line."""
+"""odebench: benchmark neural differential-equation models (ResNet vs Neural ODE, any solver)."""
 
 from __future__ import annotations
 
@@ -142,11 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_plugins)
 
     # Further commands live in their own modules, each with add_commands(sub).
-    # --- command modules (one line each) ---
-    from . import compare as _compare; _compare.add_commands(sub)
-    from . import check as _check; _check.add_commands(sub)
-    from . import data as _data; _data.add_commands(sub)
-    # --- end of command modules ---
+    from . import check, compare, data
+
+    for module in (data, compare, check):
+        module.add_commands(sub)
     return parser
 
 

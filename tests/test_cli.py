@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import textwrap
 
 import pytest
 
@@ -88,7 +87,7 @@ def test_run_stores_everything_and_rerun_skips_finished_runs(tmp_path, cli, writ
     results = tmp_path / "results"
     code, out, err = cli("run", path, "--results", results)
     assert code == 0, err
-    assert "2 runs, 0 already finished (skipped), 2 to run" in out
+    assert "2 runs; skipping 0 already finished" in out and "2 to run" in out
     conn = sqlite3.connect(results / "odebench.sqlite")
     rows = conn.execute("SELECT status, config, machine, code_version FROM runs").fetchall()
     assert [r[0] for r in rows] == ["done", "done"]
@@ -96,7 +95,7 @@ def test_run_stores_everything_and_rerun_skips_finished_runs(tmp_path, cli, writ
     assert conn.execute("SELECT COUNT(*) FROM epochs").fetchone()[0] == 2
 
     code, out, _ = cli("run", path, "--results", results)
-    assert code == 0 and "2 runs, 2 already finished (skipped), 0 to run" in out
+    assert code == 0 and "2 runs; skipping 2 already finished" in out and "0 to run" in out
     assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 2
     code, out, _ = cli("run", path, "--results", results, "--force")
     assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 4

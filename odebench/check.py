@@ -25,8 +25,9 @@ from typing import Any
 import torch
 
 from .plugins import Entry, Registry, load_registry, plugin_files_in
+from .runner import bind_solver
 from .suite import _suggest, param_types
-from .types import DataError, Dataset, DatasetShape, OdebenchError, Solver, Unsupported
+from .types import DataError, Dataset, DatasetShape, OdebenchError, Unsupported
 
 # The global error may exceed the local tolerance: torchdiffeq's bosh3 and fehlberg2 reach
 # ~100-150x it on the ODEs below at rtol = atol = 1e-6; a solver that ignores it is far beyond.
@@ -316,10 +317,7 @@ def _build_model(registry: Registry, entry: Entry) -> torch.nn.Module:
         spec = {"name": "rk4", "steps": 1}
     if spec["name"] not in registry.solvers:
         raise Skip(f"its default solver {spec['name']!r} is not installed")
-    solver = registry.solvers[spec["name"]]
-    options = {k: v for k, v in spec.items() if k != "name"}
-    bound = Solver(spec["name"], solver.obj, options, solver.extra.get("adjoint"))
-    return entry.obj(MODEL_SHAPE, bound)
+    return entry.obj(MODEL_SHAPE, bind_solver(registry, spec))
 
 
 def _counts(model: torch.nn.Module) -> dict | None:

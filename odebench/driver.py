@@ -3,19 +3,16 @@ each outcome as it arrives."""
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 from .isolate import run_isolated
 from .machine import code_version
-from .plugins import load_registry, plugin_files_in
 from .report import flatten, solver_label
 from .store import FINISHED, Store
-from .suite import Suite, _read_yaml, apply_overrides, load_suite, run_key
-from .types import OdebenchError, SuiteError
+from .suite import Suite, _suggest, load_suite, run_key
+from .types import OdebenchError
 
 GOOD = ("done", "skipped")
 
@@ -28,39 +25,6 @@ def describe(config: dict[str, Any]) -> str:
         parts.append(solver_label(config["solver"]))
     parts.append(f"seed={config['seed']} {config['device']}")
     return " ".join(parts)
-
-
-def _suite_plugin_files(path: str | os.PathLike, plugin_dirs: Iterable[str],
-                        overrides: Iterable[str]) -> list[str]:
-    """The plugin files a suite asks for (``--plugins-dir`` and its ``plugins:`` key), found
-    the way ``load_suite`` finds them; problems with the suite itself are left to it."""
-    files = [f for d in plugin_dirs for f in plugin_files_in(d)]
-    try:
-        data = copy.deepcopy(_read_yaml(Path(path)))
-        if isinstance(data, dict):
-            apply_overrides(data, overrides)
-    except SuiteError:
-        return files
-    items = data.get("plugins") if isinstance(data, dict) else None
-    for item in items if isinstance(items, list) else [items]:
-        if isinstance(item, str) and (Path(path).parent / item).is_file():
-            files.append(str((Path(path).parent / item).resolve()))
-    return files
-
-
-def _load(path, plugin_dirs, overrides) -> Suite:
-    """Load and validate a suite; a plugin file it names that fails to load is bad input
-    (one line naming the file), not a silently missing model. Broken *installed* plugins
-    (entry points) do not stop a suite that does not use them."""
-    files = _suite_plugin_files(path, plugin_dirs, overrides)
-    registry = load_registry(files)
-    for failure in registry.failures:
-        if failure.plugin in files or failure.plugin in {Path(f).name for f in files}:
-            raise SuiteError(
-                f"plugin file {failure.plugin!r} failed to load: {failure.error}; fix it or "
-                "remove it from the suite's plugins: / --plugins-dir"
-            )
-    return load_suite(path, plugin_dirs=plugin_dirs, overrides=overrides, registry=registry)
 
 
 def run_suite(
@@ -83,13 +47,10 @@ def run_suite(
     A run is finished, and not rerun, when its latest attempt is done, diverged or skipped;
     failed, timeout and interrupted runs run again. KeyboardInterrupt propagates after the
     executor recorded the current run(s) as interrupted."""
-    plugin_dirs, overrides = list(plugin_dirs), list(overrides)
-    suite = suite or _load(path, plugin_dirs, overrides)
+    suite = suite or load_suite(path, plugin_dirs=plugin_dirs, overrides=overrides)
     store = Store(results)
     store.check_writable()
     if executor not in suite.registry.executors:
-        from .suite import _suggest
-
         raise OdebenchError(f"unknown executor {executor!r}; {_suggest(executor, suite.registry.executors)}")
     options = {k: v for k, v in (executor_options or {}).items() if v is not None}
     previous = {} if force else store.statuses(suite.name)

@@ -68,7 +68,11 @@ Executor
     ``fn(task) -> outcome`` for every task, wherever it likes, and yields ``(task, outcome)``
     pairs as they complete. ``fn`` already isolates each run in its own process and enforces
     its timeout; only the driver writes results. Options come from the CLI (``--workers``,
-    ``--scheduler``) and are passed only when given.
+    ``--scheduler``) and are passed only when given. An executor may set
+    ``task["default_threads"]`` (the run's share of its machine's cores, used when the suite
+    sets no ``threads``) and ``task["parallel_runs"]`` (runs sharing that machine, stored with
+    the row). On KeyboardInterrupt it yields an ``{"status": "interrupted", ...}`` outcome for
+    each run in flight, then re-raises.
 """
 
 from __future__ import annotations

@@ -251,6 +251,14 @@ def load_suite(
             raise SuiteError(f"{f}: plugins: {item!r} not found (paths are relative to the suite file)")
         plugin_files.append(str(p))
     registry = registry or load_registry(plugin_files)
+    # A plugin file the suite asks for must load: a silently missing model is worse than an
+    # error. Broken *installed* plugins only matter to suites that use what they provide.
+    for failure in registry.failures:
+        if failure.plugin in plugin_files:
+            raise SuiteError(
+                f"plugin file {failure.plugin!r} failed to load: {failure.error}; fix it or "
+                "remove it from the suite's plugins: / --plugins-dir"
+            )
 
     # dataset
     dataset = data["dataset"]

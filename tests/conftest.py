@@ -32,6 +32,20 @@ def cli(capsys):
     return run
 
 
+# A suite header for runs that must be quick: one batch, one epoch.
+FAST_HEAD = """\
+dataset: {name: synthetic, train_size: 64, test_size: 32}
+train: {epochs: 1, batch_size: 32, max_batches: 1}
+"""
+# Only odebench's own plugins: no slow third-party imports in every run process.
+CORE_PLUGINS = "torchdiffeq,resnet,node,synthetic,executors"
+
+
+@pytest.fixture
+def core_plugins_only(monkeypatch):
+    monkeypatch.setenv("ODEBENCH_LOAD_PLUGINS", CORE_PLUGINS)
+
+
 TINY = """\
 name: tiny
 dataset: {name: synthetic, train_size: 64, test_size: 32}

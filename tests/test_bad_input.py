@@ -7,10 +7,8 @@ from pathlib import Path
 
 import pytest
 
-HEAD = """\
-dataset: {name: synthetic, train_size: 64, test_size: 32}
-train: {epochs: 1, batch_size: 32, max_batches: 1}
-"""
+from .conftest import FAST_HEAD as HEAD
+
 GOOD = f"name: good\n{HEAD}runs:\n  - model: resnet\n    blocks: 0\n"
 BROKEN_PLUGIN = '''\
 import odebench
@@ -21,9 +19,7 @@ def register_models(register)   # the colon is missing
 '''
 
 
-@pytest.fixture(autouse=True)
-def _core_plugins_only(monkeypatch):
-    monkeypatch.setenv("ODEBENCH_LOAD_PLUGINS", "torchdiffeq,resnet,node,synthetic,executors")
+pytestmark = pytest.mark.usefixtures("core_plugins_only")
 
 
 def assert_bad_input(result, *needles: str) -> str:

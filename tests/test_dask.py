@@ -12,18 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import FAST_HEAD as HEAD
+
 pytest.importorskip("dask.distributed")
 
 FAULTS = Path(__file__).parent / "fault_plugins"
-HEAD = """\
-dataset: {name: synthetic, train_size: 64, test_size: 32}
-train: {epochs: 1, batch_size: 32, max_batches: 1}
-"""
 
 
-@pytest.fixture(autouse=True)
-def _core_plugins_only(monkeypatch):
-    monkeypatch.setenv("ODEBENCH_LOAD_PLUGINS", "torchdiffeq,resnet,node,synthetic,executors")
+pytestmark = pytest.mark.usefixtures("core_plugins_only")
 
 
 def cores() -> int:

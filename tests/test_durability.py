@@ -17,16 +17,9 @@ import pytest
 
 from odebench.store import Store
 
-HEAD = """\
-dataset: {name: synthetic, train_size: 64, test_size: 32}
-train: {epochs: 1, batch_size: 32, max_batches: 1}
-"""
-CORE_PLUGINS = "torchdiffeq,resnet,node,synthetic,executors"
+from .conftest import FAST_HEAD as HEAD
 
-
-@pytest.fixture(autouse=True)
-def _core_plugins_only(monkeypatch):
-    monkeypatch.setenv("ODEBENCH_LOAD_PLUGINS", CORE_PLUGINS)
+pytestmark = pytest.mark.usefixtures("core_plugins_only")
 
 
 def odebench_cmd(*args) -> list[str]:

@@ -19,18 +19,12 @@ from pathlib import Path
 import psutil
 import pytest
 
+from .conftest import FAST_HEAD as HEAD
+
 FAULTS = Path(__file__).parent / "fault_plugins"
-HEAD = """\
-dataset: {name: synthetic, train_size: 64, test_size: 32}
-train: {epochs: 1, batch_size: 32, max_batches: 1}
-"""
-# Only odebench's own plugins (no slow third-party imports in each run process).
-CORE_PLUGINS = "torchdiffeq,resnet,node,synthetic,executors"
 
 
-@pytest.fixture(autouse=True)
-def _core_plugins_only(monkeypatch):
-    monkeypatch.setenv("ODEBENCH_LOAD_PLUGINS", CORE_PLUGINS)
+pytestmark = pytest.mark.usefixtures("core_plugins_only")
 
 
 def suite_text(name: str, runs: str, plugins: list[str] = (), extra: str = "") -> str:

@@ -7,6 +7,7 @@ import torch
 
 from odebench import DatasetShape, Solver
 from odebench.plugins import load_registry
+from odebench.runner import bind_solver
 
 SHAPE = DatasetShape(channels=1, length=187, n_classes=5)
 
@@ -17,8 +18,7 @@ def registry():
 
 
 def solver(registry, name: str, **options) -> Solver:
-    entry = registry.solvers[name]
-    return Solver(name, entry.obj, options, entry.extra.get("adjoint"))
+    return bind_solver(registry, {"name": name, **options})
 
 
 def n_params(model: torch.nn.Module) -> int:

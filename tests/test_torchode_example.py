@@ -13,7 +13,8 @@ pytest.importorskip("torchode")
 pytest.importorskip("odebench_torchode")
 
 from odebench import DatasetShape, Solver, Unsupported  # noqa: E402
-from odebench.plugins import load_registry  # noqa: E402
+from odebench.plugins import load_registry
+from odebench.runner import bind_solver  # noqa: E402
 
 SHAPE = DatasetShape(channels=1, length=187, n_classes=5)
 SUITE = "suites/torchode.yaml"
@@ -25,8 +26,7 @@ def registry():
 
 
 def solver(registry, name: str, **options) -> Solver:
-    entry = registry.solvers[name]
-    return Solver(name, entry.obj, options, entry.extra.get("adjoint"))
+    return bind_solver(registry, {"name": name, **options})
 
 
 def test_registered_through_its_entry_point(registry):

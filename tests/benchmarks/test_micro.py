@@ -12,9 +12,8 @@ import inspect
 import pytest
 import torch
 
-from odebench import Solver
 from odebench.plugins import load_registry
-from odebench.runner import load_dataset
+from odebench.runner import bind_solver, load_dataset
 
 REGISTRY = load_registry()
 SOLVERS = [  # (solver spec, gradient)
@@ -48,9 +47,7 @@ def _build(name, spec, gradient, data, device):
     entry = REGISTRY.models[name]
     kwargs = {}
     if spec is not None:
-        solver = REGISTRY.solvers[spec["name"]]
-        kwargs["solver"] = Solver(spec["name"], solver.obj, {k: v for k, v in spec.items() if k != "name"},
-                                  solver.extra.get("adjoint"))
+        kwargs["solver"] = bind_solver(REGISTRY, spec)
         kwargs["gradient"] = gradient
     torch.manual_seed(0)
     return entry.obj(data.shape, **kwargs).to(device)

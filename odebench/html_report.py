@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from .report import GROUP_COLUMNS, MARKDOWN, _agg_cell, _cell, summary_columns
+from .report import MARKDOWN, _agg_cell, _cell, summary_cells
 
 STYLE = """
 body { font-family: system-ui, -apple-system, Segoe UI, Roboto, sans-serif; margin: 2em auto;
@@ -44,20 +44,8 @@ def _table(headers: list[str], rows: list[list[str]], bad: list[bool] | None = N
 
 
 def _summary_table(summary: pd.DataFrame) -> str:
-    columns = summary_columns(summary)
-    rows, bad = [], []
-    for _, row in summary.iterrows():
-        cells = []
-        for column, _ in columns:
-            if column in GROUP_COLUMNS or column == "n":
-                cells.append(str(row.get(column) if row.get(column) is not None else ""))
-            elif column == "status":
-                reason = row.get("reason")
-                cells.append(f"{row['status']}: {reason}" if reason else str(row["status"]))
-            else:
-                cells.append(_agg_cell(column, row))
-        rows.append(cells)
-        bad.append(row["status"] != "done")
+    columns, rows = summary_cells(summary, reason_chars=None)
+    bad = [status != "done" for status in summary["status"]]
     return _table([t for _, t in columns], rows, bad, text_columns=4)
 
 

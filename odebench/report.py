@@ -241,11 +241,8 @@ def summary_columns(summary: pd.DataFrame) -> list[tuple[str, str]]:
     return columns + [(c, f"rec {c[len('recall_'):]}") for c in recall]
 
 
-def summary_markdown(summary: pd.DataFrame) -> str:
-    """The aggregated table (see ``aggregate``) as GitHub markdown: ``mean ± std`` cells
-    where a group has two or more done runs, and ``n`` (done runs of the group)."""
-    if summary.empty:
-        return "(no runs)"
+def summary_cells(summary: pd.DataFrame, reason_chars: int | None = 60) -> tuple[list, list[list[str]]]:
+    """Columns and formatted cells of the aggregated table, shared by markdown and HTML."""
     columns = summary_columns(summary)
     body = []
     for _, row in summary.iterrows():
@@ -256,11 +253,20 @@ def summary_markdown(summary: pd.DataFrame) -> str:
             elif column == "status":
                 value = row["status"]
                 if row.get("reason"):
-                    value = f"{value}: {str(row['reason'])[:60]}"
+                    value = f"{value}: {str(row['reason'])[:reason_chars]}"
                 cells.append(value)
             else:
                 cells.append(_agg_cell(column, row))
         body.append(cells)
+    return columns, body
+
+
+def summary_markdown(summary: pd.DataFrame) -> str:
+    """The aggregated table (see ``aggregate``) as GitHub markdown: ``mean ± std`` cells
+    where a group has two or more done runs, and ``n`` (done runs of the group)."""
+    if summary.empty:
+        return "(no runs)"
+    columns, body = summary_cells(summary)
     text_columns = {"model", "params", "solver", "device", "status"}
     return tabulate(body, headers=[title for _, title in columns], tablefmt="github",
                     disable_numparse=True,

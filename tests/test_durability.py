@@ -18,6 +18,7 @@ import pytest
 from odebench.store import Store
 
 from .conftest import FAST_HEAD as HEAD
+from .conftest import wait_for
 
 pytestmark = pytest.mark.usefixtures("core_plugins_only")
 
@@ -40,14 +41,6 @@ def count_done(results: Path) -> int:
         return 0
 
 
-def wait_for(predicate, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_sigkill_of_the_driver_then_rerun_loses_nothing_and_repeats_nothing(write_suite, tmp_path):

@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 from .conftest import FAST_HEAD as HEAD
+from .conftest import wait_for
 
 FAULTS = Path(__file__).parent / "fault_plugins"
 
@@ -172,14 +173,6 @@ def test_grandchildren_holding_pipes_neither_hang_the_driver_nor_survive(write_s
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
-def _wait_for(predicate, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _count(results: Path, status: str) -> int:
@@ -220,8 +213,8 @@ def test_interrupt_records_the_current_run_and_keeps_finished_ones(write_suite, 
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         driver = psutil.Process(proc.pid)
-        _wait_for(lambda: _count(results, "done") >= 1, 300, "the first run to finish")
-        runs = _wait_for(lambda: _run_processes(driver), 60, "the hanging run to start")
+        wait_for(lambda: _count(results, "done") >= 1, 300, "the first run to finish")
+        runs = wait_for(lambda: _run_processes(driver), 60, "the hanging run to start")
         os.kill(proc.pid, sig)
         assert proc.wait(timeout=60) == code
     finally:

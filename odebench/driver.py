@@ -92,4 +92,4 @@ def unfinished(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rows if r["status"] not in GOOD]
 
 
-__all__ = ["run_suite", "unfinished", "FINISHED"]
+__all__ = ["run_suite", "unfinished"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from .report import MARKDOWN, _agg_cell, _cell, summary_cells
+from .report import run_cells, summary_cells
 
 STYLE = """
 body { font-family: system-ui, -apple-system, Segoe UI, Roboto, sans-serif; margin: 2em auto;
@@ -50,19 +50,8 @@ def _summary_table(summary: pd.DataFrame) -> str:
 
 
 def _runs_table(frame: pd.DataFrame) -> str:
-    recall = [(c, f"rec {c[len('recall_'):]}") for c in frame.columns if c.startswith("recall_")]
-    columns = MARKDOWN + recall
-    rows, bad = [], []
-    for _, row in frame.iterrows():
-        cells = []
-        for column, _ in columns:
-            value = row.get(column)
-            if column == "status" and row.get("reason") and value != "done":
-                value = f"{value}: {row['reason']}"
-            cells.append(_agg_cell(column, {f"{column}_mean": value}) if column.startswith("recall_")
-                         else _cell(column, value))
-        rows.append(cells)
-        bad.append(row.get("status") != "done")
+    columns, rows = run_cells(frame, reason_chars=None)
+    bad = [row.get("status") != "done" for _, row in frame.iterrows()]
     return _table([t for _, t in columns], rows, bad, text_columns=4)
 
 

@@ -118,9 +118,8 @@ def _cell(column: str, value: Any) -> str:
     return str(value)
 
 
-def to_markdown(frame: pd.DataFrame) -> str:
-    if frame.empty:
-        return "(no runs)"
+def run_cells(frame: pd.DataFrame, reason_chars: int | None = 60) -> tuple[list, list[list[str]]]:
+    """Columns and formatted cells of the per-run table, shared by markdown and HTML."""
     recall = [c for c in frame.columns if c.startswith("recall_")]
     columns = MARKDOWN + [(c, f"rec {c[len('recall_'):]}") for c in recall]
     body = []
@@ -129,10 +128,18 @@ def to_markdown(frame: pd.DataFrame) -> str:
         for column, _title in columns:
             value = row.get(column)
             if column == "status" and row.get("reason") and value != "done":
-                value = f"{value}: {str(row['reason'])[:60]}"
-            cells.append(_cell(column, value))
+                value = f"{value}: {str(row['reason'])[:reason_chars]}"
+            cells.append(_agg_cell(column, {f"{column}_mean": value}) if column.startswith("recall_")
+                         else _cell(column, value))
         body.append(cells)
-    return tabulate(body, headers=[title for _, title in columns], tablefmt="github")
+    return columns, body
+
+
+def to_markdown(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return "(no runs)"
+    columns, body = run_cells(frame)
+    return tabulate(body, headers=[title for _, title in columns], tablefmt="github", disable_numparse=True)
 
 
 def to_csv(frame: pd.DataFrame) -> str:

@@ -306,9 +306,12 @@ def load_suite(
         where = f"{f}: runs[{i}]"
         if not isinstance(entry, dict) or "model" not in entry:
             raise SuiteError(f"{where}: expected a mapping with a 'model', e.g. {{model: resnet}}")
+        # An entry may run on fewer (or other) seeds than the suite, e.g. an expensive solver.
+        entry = dict(entry)
+        entry_seeds = _as_list(entry.pop("seeds"), f"{where}.seeds", int) if "seeds" in entry else seeds
         for variant in expand(entry):
             for config in _resolve_run(variant, where, registry, train, dataset):
-                for seed in seeds:
+                for seed in entry_seeds:
                     for device in devices:
                         full = {**config, "seed": seed, "device": device, "threads": threads,
                                 "suite": name}

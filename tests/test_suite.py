@@ -42,6 +42,19 @@ def test_seeds_devices_and_defaults(write_suite):
     assert run["train"]["lr"] == 0.1 and run["train"]["epochs"] == 1
 
 
+def test_an_entry_may_run_on_its_own_seeds(write_suite):
+    path = write_suite(TINY + "seeds: [0, 1, 2]\nruns:\n  - model: resnet\n"
+                              "  - model: node\n    seeds: [0]\n    gradient: [backprop, adjoint]\n")
+    runs = load_suite(path).runs
+    assert [(r["model"], r["params"].get("gradient"), r["seed"]) for r in runs] == [
+        ("resnet", None, 0), ("resnet", None, 1), ("resnet", None, 2),
+        ("node", "backprop", 0), ("node", "adjoint", 0),
+    ]
+    bad = write_suite(TINY + "runs:\n  - model: resnet\n    seeds: [zero]\n", "bad.yaml")
+    with pytest.raises(SuiteError, match=r"runs\[0\]\.seeds: expected int"):
+        load_suite(bad)
+
+
 def test_overrides_with_set(write_suite):
     path = write_suite(TINY + "runs:\n  - model: resnet\n")
     suite = load_suite(path, overrides=["train.epochs=3", "dataset.train_size=16", "seeds=[4, 5]"])

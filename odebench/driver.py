@@ -22,7 +22,7 @@ def describe(config: dict[str, Any]) -> str:
     if config["params"]:
         parts.append(" ".join(f"{k}={v}" for k, v in sorted(config["params"].items())))
     if config.get("solver"):
-        parts.append(solver_label(config["solver"]))
+        parts.append(solver_label(config["solver"], config.get("eval_solver")))
     parts.append(f"seed={config['seed']} {config['device']}")
     return " ".join(parts)
 

@@ -37,11 +37,14 @@ def _kv(params: dict[str, Any]) -> str:
     return " ".join(f"{k}={_format_value(v)}" for k, v in sorted(params.items()))
 
 
-def solver_label(solver: dict[str, Any] | None) -> str:
+def solver_label(solver: dict[str, Any] | None, eval_solver: dict[str, Any] | None = None) -> str:
+    """``dopri5 atol=0.001 rtol=0.001``, plus ``(eval rtol=0.1 ...)`` where evaluation differs."""
     if not solver:
         return ""
     options = {k: v for k, v in solver.items() if k != "name"}
-    return f"{solver['name']} {_kv(options)}".strip()
+    label = f"{solver['name']} {_kv(options)}".strip()
+    changed = {k: v for k, v in (eval_solver or {}).items() if solver.get(k) != v}
+    return f"{label} (eval {_kv(changed)})" if changed else label
 
 
 def flatten(run: dict[str, Any]) -> dict[str, Any]:
@@ -51,7 +54,7 @@ def flatten(run: dict[str, Any]) -> dict[str, Any]:
         "suite": run["suite"],
         "model": config["model"],
         "params": _kv(config["params"]),
-        "solver": solver_label(config.get("solver")),
+        "solver": solver_label(config.get("solver"), config.get("eval_solver")),
         "gradient": config["params"].get("gradient", ""),
         "dataset": config["dataset"]["name"],
         "device": config["device"],

@@ -173,3 +173,15 @@ def test_depth_and_best_run(store):
     assert depth_of(config("node", {}, {"name": "dopri5"})) is None
     best = best_run(store.latest("s"))
     assert best["metrics"]["test_accuracy"] == pytest.approx(0.9)
+
+
+def test_runs_differing_only_in_eval_solver_get_their_own_rows(tmp_path):
+    s = Store(tmp_path / "results")
+    dopri = {"name": "dopri5", "rtol": 1e-3, "atol": 1e-3}
+    for i, eval_solver in enumerate((None, {**dopri, "rtol": 0.1, "atol": 0.1})):
+        cfg = {**config("node", {"gradient": "adjoint"}, dopri), "eval_solver": eval_solver}
+        s.add(cfg, f"k{i}", outcome(0.9 - 0.1 * i, nfe=20), "0.1.0+test")
+    summary = summary_of(s)
+    assert sorted(summary["solver"]) == ["dopri5 atol=0.001 rtol=0.001",
+                                         "dopri5 atol=0.001 rtol=0.001 (eval atol=0.1 rtol=0.1)"]
+    assert sorted(summary["test_accuracy_mean"]) == pytest.approx([0.8, 0.9])

@@ -98,6 +98,24 @@ def test_adjoint_gradients_agree_with_backprop(registry, gradient):
         assert float((a - b).norm() / b.norm()) < 1e-2
 
 
+def test_seminorm_cuts_backward_evaluations_only(registry):
+    # The seminorm leaves the parameter adjoint out of the backward step control (Kidger et al.
+    # 2021): same forward solve, fewer backward steps at a tight tolerance. Placed in the wrong
+    # options dict (torchdiffeq #193) it would silently change nothing.
+    def nfe(gradient: str) -> tuple[int, int]:
+        torch.manual_seed(0)
+        model = registry.models["node"].obj(SHAPE, solver(registry, "dopri5", rtol=1e-4, atol=1e-4),
+                                            gradient=gradient)
+        out = model(torch.randn(4, 1, 187, generator=torch.Generator().manual_seed(1)))
+        forward = model.counters["nfe"]
+        out.sum().backward()
+        return forward, model.counters["nfe"] - forward
+
+    (forward, adjoint), (forward_semi, seminorm) = nfe("adjoint"), nfe("adjoint-seminorm")
+    assert forward_semi == forward
+    assert seminorm < adjoint
+
+
 def test_every_torchdiffeq_method_is_registered(registry):
     methods = {"dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun", "euler", "midpoint",
                "heun2", "heun3", "rk4", "explicit_adams", "implicit_adams"}

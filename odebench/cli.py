@@ -71,7 +71,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import aggregate, flatten, safe_name, summary_markdown, table, to_csv, write_report
+    from .report import add_ratios, aggregate, flatten, safe_name, summary_markdown, table, to_csv, write_report
     from .store import Store
 
     store = Store(args.results)
@@ -80,6 +80,8 @@ def cmd_report(args) -> int:
         raise OdebenchError(f"no runs of suite {args.suite!r} in {store.path}; "
                             f"known: {', '.join(store.suites()) or 'none'}")
     frame = table([flatten(r) for r in runs])
+    if args.baseline:
+        frame = add_ratios(frame, args.baseline)
     if args.format == "csv":
         sys.stdout.write(to_csv(frame))
     else:
@@ -94,7 +96,7 @@ def cmd_report(args) -> int:
         folder = out / safe_name(suite)
         try:
             written = write_report([r for r in runs if r["suite"] == suite], folder,
-                                   f"odebench report: suite {suite}")
+                                   f"odebench report: suite {suite}", baseline=args.baseline)
         except OSError as exc:
             raise OdebenchError(f"cannot write the report files to {str(folder)!r} ({exc.strerror}); "
                                 "pass --out DIR or --no-files") from None
@@ -135,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="write the report files into DIR/<suite>/ "
                    "(default: the results directory)")
     p.add_argument("--no-files", action="store_true", help="only print the table, write no files")
+    p.add_argument("--baseline", metavar="LABEL",
+                   help='add epoch/eval time ratios to the run labelled LABEL (same suite, device and '
+                   'seed), e.g. "resnet blocks=6"')
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("plugins", help="list models, solvers, datasets, executors and their plugins")

@@ -27,6 +27,10 @@ MARKDOWN = [
 ]
 
 
+# Times relative to a baseline run (``odebench report --baseline "resnet blocks=6"``).
+RATIOS = [("epoch_seconds", "epoch_ratio", "epoch ×"), ("eval_seconds", "eval_ratio", "eval ×")]
+
+
 def _format_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
@@ -114,6 +118,8 @@ def _cell(column: str, value: Any) -> str:
         return f"{value:.4f}"
     if column.endswith("_seconds"):
         return f"{value:.3g}"
+    if column.endswith("_ratio"):
+        return f"{value:.2f}"
     if column.startswith(("nfe_", "steps_")):
         return f"{value:.1f}"
     if column == "n_params":
@@ -121,10 +127,42 @@ def _cell(column: str, value: Any) -> str:
     return str(value)
 
 
+def add_ratios(frame: pd.DataFrame, baseline: str, require: bool = True) -> pd.DataFrame:
+    """``epoch_ratio`` and ``eval_ratio``: each run's time over that of the run labelled
+    ``baseline`` (see ``run_label``, e.g. ``resnet blocks=6``) with the same suite, device and
+    seed, so every ratio compares two runs of one suite on one machine. With ``require``, a
+    label that no run has is an error."""
+    from .types import OdebenchError
+
+    frame = frame.copy()
+    labels = pd.Series([run_label(row) for _, row in frame.iterrows()], index=frame.index, dtype=object)
+    if require and not (labels == baseline).any():
+        known = ", ".join(repr(label) for label in dict.fromkeys(labels))
+        raise OdebenchError(f"--baseline {baseline!r}: no run has that label; pick one of: {known}")
+    base = frame[(labels == baseline) & (frame["status"] == "done")]
+    base = base.drop_duplicates(["suite", "device", "seed"]).set_index(["suite", "device", "seed"])
+    for column, ratio, _title in RATIOS:
+        reference = [base[column].get((r["suite"], r["device"], r["seed"])) for _, r in frame.iterrows()]
+        frame[ratio] = (pd.to_numeric(frame[column], errors="coerce")
+                        / pd.to_numeric(pd.Series(reference, index=frame.index), errors="coerce"))
+    return frame
+
+
+def _with_ratios(columns: list[tuple[str, str]], present: bool) -> list[tuple[str, str]]:
+    if not present:
+        return columns
+    out = []
+    for column, title in columns:
+        out.append((column, title))
+        out += [(ratio, label) for source, ratio, label in RATIOS if source == column]
+    return out
+
+
 def run_cells(frame: pd.DataFrame, reason_chars: int | None = 60) -> tuple[list, list[list[str]]]:
     """Columns and formatted cells of the per-run table, shared by markdown and HTML."""
     recall = [c for c in frame.columns if c.startswith("recall_")]
-    columns = MARKDOWN + [(c, f"rec {c[len('recall_'):]}") for c in recall]
+    columns = _with_ratios(MARKDOWN, "epoch_ratio" in frame.columns)
+    columns += [(c, f"rec {c[len('recall_'):]}") for c in recall]
     body = []
     for _, row in frame.iterrows():
         cells = []
@@ -246,7 +284,7 @@ def summary_columns(summary: pd.DataFrame) -> list[tuple[str, str]]:
     and per-class recall."""
     recall = sorted(c[: -len("_mean")] for c in summary.columns
                     if c.startswith("recall_") and c.endswith("_mean"))
-    columns = [(c, t) for c, t in MARKDOWN if c != "seed"]
+    columns = _with_ratios([(c, t) for c, t in MARKDOWN if c != "seed"], "epoch_ratio_mean" in summary.columns)
     columns.insert(4, ("n", "n"))
     return columns + [(c, f"rec {c[len('recall_'):]}") for c in recall]
 
@@ -293,10 +331,11 @@ def safe_name(name: str) -> str:
 
 
 def write_report(runs: list[dict[str, Any]], directory: str | Any, title: str,
-                 plots: bool = True) -> list[Any]:
+                 plots: bool = True, baseline: str | None = None) -> list[Any]:
     """Write ``summary.md``, ``summary.csv`` (one row per seed group), ``runs.csv`` (one row
     per run), the PNG plots and a self-contained ``report.html`` for one suite's runs (as
-    returned by ``Store.latest``) into ``directory``; return the paths written."""
+    returned by ``Store.latest``) into ``directory``; return the paths written. With
+    ``baseline``, times also appear relative to that run (see ``add_ratios``)."""
     from pathlib import Path
 
     from .html_report import render_html
@@ -304,6 +343,8 @@ def write_report(runs: list[dict[str, Any]], directory: str | Any, title: str,
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     frame = table([flatten(r) for r in runs])
+    if baseline:
+        frame = add_ratios(frame, baseline, require=False)
     summary = aggregate(frame)
     written = []
 

@@ -185,3 +185,31 @@ def test_runs_differing_only_in_eval_solver_get_their_own_rows(tmp_path):
     assert sorted(summary["solver"]) == ["dopri5 atol=0.001 rtol=0.001",
                                          "dopri5 atol=0.001 rtol=0.001 (eval atol=0.1 rtol=0.1)"]
     assert sorted(summary["test_accuracy_mean"]) == pytest.approx([0.8, 0.9])
+
+
+def test_baseline_ratios_pair_runs_of_the_same_seed(store, cli):
+    code, out, _ = cli("report", "--results", store.directory, "--format", "csv", "--no-files",
+                       "--baseline", "resnet blocks=1")
+    assert code == 0
+    rows = {(r["params"], r["solver"], r["seed"]): r for r in csv.DictReader(io.StringIO(out))}
+    # resnet blocks=1 takes 1, 2, 3 s per epoch on seeds 0, 1, 2; rk4 steps=4 8 s on seeds 0, 1.
+    assert float(rows[("blocks=1", "", "1")]["epoch_ratio"]) == pytest.approx(1.0)
+    assert float(rows[("gradient=backprop", "rk4 steps=4", "0")]["epoch_ratio"]) == pytest.approx(8.0)
+    assert float(rows[("gradient=backprop", "rk4 steps=4", "1")]["epoch_ratio"]) == pytest.approx(4.0)
+    assert float(rows[("gradient=backprop", "rk4 steps=4", "1")]["eval_ratio"]) == pytest.approx(1.0)
+    assert rows[("gradient=adjoint", "dopri5 atol=0.001 rtol=0.001", "0")]["epoch_ratio"] == ""  # diverged
+
+    code, out, _ = cli("report", "--results", store.directory, "--baseline", "resnet blocks=1")
+    assert code == 0
+    header = [h.strip() for h in out.splitlines()[2].split("|")]
+    assert header.index("epoch ×") == header.index("epoch s") + 1
+    rk4 = next(line for line in out.splitlines() if "rk4 steps=4" in line)
+    assert "6.00 ± 2.83" in rk4  # mean and sample std of 8 and 4
+    assert "epoch ×" in (store.directory / "s" / "summary.md").read_text()
+
+
+def test_unknown_baseline_is_a_one_line_error(store, cli):
+    code, _, err = cli("report", "--results", store.directory, "--baseline", "resnet blocks=7")
+    assert code == 2
+    assert err.strip().count("\n") == 0
+    assert "'resnet blocks=1'" in err and "--baseline 'resnet blocks=7'" in err

@@ -136,11 +136,17 @@ def add_ratios(frame: pd.DataFrame, baseline: str, require: bool = True) -> pd.D
 
     frame = frame.copy()
     labels = pd.Series([run_label(row) for _, row in frame.iterrows()], index=frame.index, dtype=object)
-    if require and not (labels == baseline).any():
-        known = ", ".join(repr(label) for label in dict.fromkeys(labels))
-        raise OdebenchError(f"--baseline {baseline!r}: no run has that label; pick one of: {known}")
     base = frame[(labels == baseline) & (frame["status"] == "done")]
-    base = base.drop_duplicates(["suite", "device", "seed"]).set_index(["suite", "device", "seed"])
+    if require and base.empty:
+        known = ", ".join(repr(label) for label in dict.fromkeys(labels[frame["status"] == "done"]))
+        raise OdebenchError(f"--baseline {baseline!r}: no finished run has that label; pick one of: {known}")
+    pairs = ["suite", "device", "seed"]
+    if base.duplicated(pairs).any():
+        raise OdebenchError(
+            f"--baseline {baseline!r}: several runs of one suite, device and seed have that label "
+            "(they differ in the dataset, training or eval settings); give them separate suites"
+        )
+    base = base.set_index(pairs)
     for column, ratio, _title in RATIOS:
         reference = [base[column].get((r["suite"], r["device"], r["seed"])) for _, r in frame.iterrows()]
         frame[ratio] = (pd.to_numeric(frame[column], errors="coerce")

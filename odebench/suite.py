@@ -309,6 +309,8 @@ def load_suite(
         # An entry may run on fewer (or other) seeds than the suite, e.g. an expensive solver.
         entry = dict(entry)
         entry_seeds = _as_list(entry.pop("seeds"), f"{where}.seeds", int) if "seeds" in entry else seeds
+        if not entry_seeds:
+            raise SuiteError(f"{where}.seeds: empty list; give at least one seed or remove the key")
         for variant in expand(entry):
             for config in _resolve_run(variant, where, registry, train, dataset):
                 for seed in entry_seeds:

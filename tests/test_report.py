@@ -213,3 +213,12 @@ def test_unknown_baseline_is_a_one_line_error(store, cli):
     assert code == 2
     assert err.strip().count("\n") == 0
     assert "'resnet blocks=1'" in err and "--baseline 'resnet blocks=7'" in err
+
+
+def test_ambiguous_baseline_is_an_error(store, cli):
+    # The same label on two runs of one seed (here: another dataset size) cannot be a baseline.
+    cfg = config(params={"blocks": 1})
+    cfg["dataset"] = {**cfg["dataset"], "train_size": 128}
+    add(store, cfg, outcome(0.5))
+    code, _, err = cli("report", "--results", store.directory, "--baseline", "resnet blocks=1", "--no-files")
+    assert code == 2 and "several runs" in err

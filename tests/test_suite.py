@@ -53,6 +53,9 @@ def test_an_entry_may_run_on_its_own_seeds(write_suite):
     bad = write_suite(TINY + "runs:\n  - model: resnet\n    seeds: [zero]\n", "bad.yaml")
     with pytest.raises(SuiteError, match=r"runs\[0\]\.seeds: expected int"):
         load_suite(bad)
+    empty = write_suite(TINY + "runs:\n  - model: resnet\n    seeds: []\n", "empty.yaml")
+    with pytest.raises(SuiteError, match=r"runs\[0\]\.seeds: empty list"):
+        load_suite(empty)
 
 
 def test_overrides_with_set(write_suite):

@@ -9,7 +9,7 @@ from typing import Any
 
 from .isolate import run_isolated
 from .machine import code_version
-from .report import flatten, solver_label
+from .report import flatten, label_fields, run_label
 from .store import FINISHED, Store
 from .suite import Suite, _suggest, load_suite, run_key
 from .types import OdebenchError
@@ -18,13 +18,7 @@ GOOD = ("done", "skipped")
 
 
 def describe(config: dict[str, Any]) -> str:
-    parts = [config["model"]]
-    if config["params"]:
-        parts.append(" ".join(f"{k}={v}" for k, v in sorted(config["params"].items())))
-    if config.get("solver"):
-        parts.append(solver_label(config["solver"], config.get("eval_solver")))
-    parts.append(f"seed={config['seed']} {config['device']}")
-    return " ".join(parts)
+    return f"{run_label(label_fields(config))} seed={config['seed']} {config['device']}"
 
 
 def run_suite(

@@ -8,6 +8,8 @@ from typing import Any
 import pandas as pd
 from tabulate import tabulate
 
+from .types import OdebenchError
+
 COLUMNS = [
     "suite", "model", "params", "solver", "gradient", "dataset", "device", "seed", "status",
     "reason", "n_params", "train_accuracy", "test_accuracy", "test_macro_f1", "epoch_seconds",
@@ -51,14 +53,18 @@ def solver_label(solver: dict[str, Any] | None, eval_solver: dict[str, Any] | No
     return f"{label} (eval {_kv(changed)})" if changed else label
 
 
+def label_fields(config: dict[str, Any]) -> dict[str, str]:
+    """The ``model``, ``params`` and ``solver`` cells of a run's config (see ``run_label``)."""
+    return {"model": config["model"], "params": _kv(config["params"]),
+            "solver": solver_label(config.get("solver"), config.get("eval_solver"))}
+
+
 def flatten(run: dict[str, Any]) -> dict[str, Any]:
     """One table row from a stored run (as returned by ``Store.latest``)."""
     config, metrics, machine = run["config"], run["metrics"], run["machine"]
     row: dict[str, Any] = {
         "suite": run["suite"],
-        "model": config["model"],
-        "params": _kv(config["params"]),
-        "solver": solver_label(config.get("solver"), config.get("eval_solver")),
+        **label_fields(config),
         "gradient": config["params"].get("gradient", ""),
         "dataset": config["dataset"]["name"],
         "device": config["device"],
@@ -131,9 +137,7 @@ def add_ratios(frame: pd.DataFrame, baseline: str, require: bool = True) -> pd.D
     """``epoch_ratio`` and ``eval_ratio``: each run's time over that of the run labelled
     ``baseline`` (see ``run_label``, e.g. ``resnet blocks=6``) with the same suite, device and
     seed, so every ratio compares two runs of one suite on one machine. With ``require``, a
-    label that no run has is an error."""
-    from .types import OdebenchError
-
+    label that no finished run has is an error; a label on two runs of one seed always is."""
     frame = frame.copy()
     labels = pd.Series([run_label(row) for _, row in frame.iterrows()], index=frame.index, dtype=object)
     base = frame[(labels == baseline) & (frame["status"] == "done")]
@@ -146,11 +150,11 @@ def add_ratios(frame: pd.DataFrame, baseline: str, require: bool = True) -> pd.D
             f"--baseline {baseline!r}: several runs of one suite, device and seed have that label "
             "(they differ in the dataset, training or eval settings); give them separate suites"
         )
-    base = base.set_index(pairs)
+    times = [column for column, _ratio, _title in RATIOS]
+    reference = frame[pairs].merge(base[pairs + times], on=pairs, how="left")  # keeps frame's order
     for column, ratio, _title in RATIOS:
-        reference = [base[column].get((r["suite"], r["device"], r["seed"])) for _, r in frame.iterrows()]
-        frame[ratio] = (pd.to_numeric(frame[column], errors="coerce")
-                        / pd.to_numeric(pd.Series(reference, index=frame.index), errors="coerce"))
+        frame[ratio] = (pd.to_numeric(frame[column], errors="coerce").to_numpy()
+                        / pd.to_numeric(reference[column], errors="coerce").to_numpy())
     return frame
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from odebench.report import add_ratios, aggregate, run_label, summary_markdown
+from odebench.report.labels import run_label
+from odebench.report.tables import add_ratios, aggregate, summary_markdown
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 SUITES = sorted(p.parent for p in RESULTS.glob("*/runs.csv"))

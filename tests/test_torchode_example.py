@@ -133,7 +133,7 @@ def test_adjoint_is_unsupported(registry):
 @pytest.mark.slow
 def test_suite_puts_torchode_and_torchdiffeq_side_by_side(tmp_path):
     from odebench import run_suite
-    from odebench.report import table, to_markdown
+    from odebench.report.tables import table, to_markdown
 
     tiny = ["dataset.train_size=32", "dataset.test_size=16", "train.epochs=1",
             "train.batch_size=16", "train.max_batches=1"]

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import csv
 import io
+import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from odebench import report
 from odebench.report.labels import flatten, group_key
 from odebench.report.plots import best_run, integer_settings, pareto_points
 from odebench.report.tables import aggregate, summary_markdown, table
@@ -224,3 +228,20 @@ def test_ambiguous_baseline_is_an_error(store, cli):
     add(store, cfg, outcome(0.5))
     code, _, err = cli("report", "--results", store.directory, "--baseline", "resnet blocks=1", "--no-files")
     assert code == 2 and "several runs" in err
+
+
+def test_driver_labels_import_no_pandas():
+    # The driver's progress lines use report.labels; pandas stays out of the driver process.
+    code = "import sys, odebench.driver, odebench.report.labels; sys.exit('pandas' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_report_modules_import_one_way():
+    """labels <- tables <- plots, html <- __init__: a module imports only earlier ones."""
+    order = {"labels": 0, "tables": 1, "plots": 2, "html": 2, "__init__": 3}
+    folder = Path(report.__file__).parent
+    assert {p.stem for p in folder.glob("*.py")} == set(order)
+    for path in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                assert node.module in order and order[node.module] < order[path.stem], (path.name, node.module)

@@ -39,7 +39,7 @@ def cmd_run(args) -> int:
     import signal
 
     from .driver import run_suite, unfinished
-    from .report import table, to_markdown
+    from .report.tables import table, to_markdown
 
     def terminate(signum, frame):  # SIGTERM (kill, a batch system's time limit) = Ctrl-C
         raise KeyboardInterrupt("SIGTERM")
@@ -71,7 +71,9 @@ def cmd_run(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import add_ratios, aggregate, flatten, safe_name, summary_markdown, table, to_csv, write_report
+    from .report import safe_name, write_report
+    from .report.labels import flatten
+    from .report.tables import add_ratios, aggregate, summary_markdown, table, to_csv
     from .store import Store
 
     store = Store(args.results)

@@ -64,7 +64,8 @@ def load_rows(spec: str, suite: str | None = None) -> tuple[pd.DataFrame, bool]:
     """The rows of a result set and whether they are per-seed aggregates (summary.csv)."""
     import pandas as pd
 
-    from .report import flatten, table
+    from .report.labels import flatten
+    from .report.tables import table
     from .store import FILENAME, Store
 
     path, spec_suite = _split_spec(spec)
@@ -120,7 +121,7 @@ def _clean(value: Any) -> Any:
 
 
 def _label(row: dict[str, Any]) -> str:
-    from .report import run_label
+    from .report.labels import run_label
 
     row = {k: ("" if _clean(v) is None else v) for k, v in row.items()}
     text = run_label(row)
@@ -245,7 +246,8 @@ def cmd_compare(args) -> int:
 
 
 def _as_summary(frame: pd.DataFrame) -> pd.DataFrame:
-    from .report import aggregate, group_key
+    from .report.labels import group_key
+    from .report.tables import aggregate
 
     summary = aggregate(frame)
     summary = summary.rename(columns={c: c[:-len("_mean")] for c in summary.columns

@@ -9,7 +9,7 @@ from typing import Any
 
 from .isolate import run_isolated
 from .machine import code_version
-from .report import flatten, label_fields, run_label
+from .report.labels import flatten, label_fields, run_label
 from .store import FINISHED, Store
 from .suite import Suite, _suggest, load_suite, run_key
 from .types import OdebenchError

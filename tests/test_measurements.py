@@ -57,9 +57,9 @@ def test_adjoint_memory_stays_flat_while_backprop_grows(write_suite, cli, tmp_pa
     assert code == 0, err
     _, csv, _ = cli("report", "--results", tmp_path, "--format", "csv", "--no-files")
     table = pd.read_csv(io.StringIO(csv))
-    peak = {(r.gradient, r.solver): r.peak_rss_increase_bytes for r in table.itertuples()}
-    backprop_1, backprop_16 = peak["backprop", "rk4 steps=1"], peak["backprop", "rk4 steps=16"]
-    adjoint_1, adjoint_16 = peak["adjoint", "rk4 steps=1"], peak["adjoint", "rk4 steps=16"]
+    peak = {(r.params, r.solver): r.peak_rss_increase_bytes for r in table.itertuples()}
+    backprop_1, backprop_16 = peak["gradient=backprop", "rk4 steps=1"], peak["gradient=backprop", "rk4 steps=16"]
+    adjoint_1, adjoint_16 = peak["gradient=adjoint", "rk4 steps=1"], peak["gradient=adjoint", "rk4 steps=16"]
     # Backprop keeps every stage of every step for the backward pass: 64 evaluations of a
     # (128, 64, 46) state. The adjoint keeps none of them.
     assert adjoint_16 < backprop_16

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import ast
 import csv
 import io
+import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from odebench.plots import best_run, depth_of, pareto_points
-from odebench.report import aggregate, flatten, group_key, summary_markdown, table
+from odebench import report
+from odebench.report.labels import flatten, group_key
+from odebench.report.plots import best_run, integer_settings, pareto_points
+from odebench.report.tables import aggregate, summary_markdown, table
 from odebench.store import Store
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -150,7 +155,7 @@ def test_report_out_dir_and_memory_plot_skipped(tmp_path, cli):
     assert code == 0
     folder = tmp_path / "out" / "no_depth"
     assert (folder / "report.html").exists() and (folder / "learning_curves.png").exists()
-    assert not (folder / "memory_vs_depth.png").exists()  # neither blocks nor steps vary
+    assert not (folder / "memory_vs_depth.png").exists()  # no integer setting varies
     assert "memory_vs_depth" not in err
 
 
@@ -167,10 +172,11 @@ def test_pareto_frontier():
     assert pareto_points(points) == [0, 2, 3]
 
 
-def test_depth_and_best_run(store):
-    assert depth_of(config(params={"blocks": 6})) == ("blocks", 6)
-    assert depth_of(config("node", {}, {"name": "rk4", "steps": 4})) == ("steps", 4)
-    assert depth_of(config("node", {}, {"name": "dopri5"})) is None
+def test_integer_settings_and_best_run(store):
+    assert integer_settings(config(params={"blocks": 6, "norm": True})) == [("params", "blocks", 6)]
+    assert integer_settings(config("node", {"gradient": "adjoint"}, {"name": "rk4", "steps": 4})) == [
+        ("solver", "steps", 4)]
+    assert integer_settings(config("node", {}, {"name": "dopri5", "rtol": 1e-3})) == []
     best = best_run(store.latest("s"))
     assert best["metrics"]["test_accuracy"] == pytest.approx(0.9)
 
@@ -222,3 +228,20 @@ def test_ambiguous_baseline_is_an_error(store, cli):
     add(store, cfg, outcome(0.5))
     code, _, err = cli("report", "--results", store.directory, "--baseline", "resnet blocks=1", "--no-files")
     assert code == 2 and "several runs" in err
+
+
+def test_driver_labels_import_no_pandas():
+    # The driver's progress lines use report.labels; pandas stays out of the driver process.
+    code = "import sys, odebench.driver, odebench.report.labels; sys.exit('pandas' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_report_modules_import_one_way():
+    """labels <- tables <- plots, html <- __init__: a module imports only earlier ones."""
+    order = {"labels": 0, "tables": 1, "plots": 2, "html": 2, "__init__": 3}
+    folder = Path(report.__file__).parent
+    assert {p.stem for p in folder.glob("*.py")} == set(order)
+    for path in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                assert node.module in order and order[node.module] < order[path.stem], (path.name, node.module)

@@ -6,6 +6,8 @@ without them (CI installs both).
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -133,12 +135,12 @@ def test_adjoint_is_unsupported(registry):
 @pytest.mark.slow
 def test_suite_puts_torchode_and_torchdiffeq_side_by_side(tmp_path):
     from odebench import run_suite
-    from odebench.report import table, to_markdown
+    from odebench.report.tables import table, to_markdown
 
     tiny = ["dataset.train_size=32", "dataset.test_size=16", "train.epochs=1",
             "train.batch_size=16", "train.max_batches=1"]
     rows = run_suite(SUITE, results=tmp_path, overrides=tiny, echo=lambda _: None)
-    status = {(r["solver"].split()[0], r["gradient"]): r for r in rows}
+    status = {(r["solver"].split()[0], json.loads(r["config"])["params"]["gradient"]): r for r in rows}
     assert status[("dopri5", "backprop")]["status"] == "done"
     assert status[("torchode-dopri5", "backprop")]["status"] == "done"
     assert status[("torchode-tsit5", "backprop")]["status"] == "done"

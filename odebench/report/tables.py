@@ -1,24 +1,25 @@
-"""Result tables: the store's latest attempts flattened into one row per run."""
+"""Result tables (pandas): flattened runs as a DataFrame, seed groups aggregated, ratios to a
+baseline run, and the markdown/CSV/cell text of both tables."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pandas as pd
 from tabulate import tabulate
 
-from .types import OdebenchError
+from ..types import OdebenchError
+from .labels import group_key, run_label
 
 COLUMNS = [
-    "suite", "model", "params", "solver", "gradient", "dataset", "device", "seed", "status",
+    "suite", "model", "params", "solver", "dataset", "device", "seed", "status",
     "reason", "n_params", "train_accuracy", "test_accuracy", "test_macro_f1", "epoch_seconds",
     "first_epoch_seconds", "eval_seconds", "samples_per_second", "nfe_forward", "nfe_backward",
     "nfe_eval", "steps_accepted_forward", "steps_rejected_forward", "steps_accepted_backward",
     "steps_rejected_backward", "peak_memory_bytes", "peak_rss_bytes", "peak_rss_increase_bytes",
     "baseline_rss_bytes", "cuda_peak_allocated_bytes", "cuda_peak_reserved_bytes", "epochs",
-    "train_samples", "test_samples", "threads", "cpu", "gpu", "torch", "torchdiffeq",
-    "code_version", "executor", "run_key", "config",
+    "train_samples", "test_samples", "threads", "cpu", "gpu", "torch", "code_version", "executor",
+    "run_key", "config",
 ]
 MARKDOWN = [
     ("model", "model"), ("params", "params"), ("solver", "solver"), ("device", "device"),
@@ -33,67 +34,8 @@ MARKDOWN = [
 RATIOS = [("epoch_seconds", "epoch_ratio", "epoch ×"), ("eval_seconds", "eval_ratio", "eval ×")]
 
 
-def _format_value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def _kv(params: dict[str, Any]) -> str:
-    return " ".join(f"{k}={_format_value(v)}" for k, v in sorted(params.items()))
-
-
-def solver_label(solver: dict[str, Any] | None, eval_solver: dict[str, Any] | None = None) -> str:
-    """``dopri5 atol=0.001 rtol=0.001``, plus ``(eval rtol=0.1 ...)`` where evaluation differs."""
-    if not solver:
-        return ""
-    options = {k: v for k, v in solver.items() if k != "name"}
-    label = f"{solver['name']} {_kv(options)}".strip()
-    changed = {k: v for k, v in (eval_solver or {}).items() if solver.get(k) != v}
-    return f"{label} (eval {_kv(changed)})" if changed else label
-
-
-def label_fields(config: dict[str, Any]) -> dict[str, str]:
-    """The ``model``, ``params`` and ``solver`` cells of a run's config (see ``run_label``)."""
-    return {"model": config["model"], "params": _kv(config["params"]),
-            "solver": solver_label(config.get("solver"), config.get("eval_solver"))}
-
-
-def flatten(run: dict[str, Any]) -> dict[str, Any]:
-    """One table row from a stored run (as returned by ``Store.latest``)."""
-    config, metrics, machine = run["config"], run["metrics"], run["machine"]
-    row: dict[str, Any] = {
-        "suite": run["suite"],
-        **label_fields(config),
-        "gradient": config["params"].get("gradient", ""),
-        "dataset": config["dataset"]["name"],
-        "device": config["device"],
-        "seed": config["seed"],
-        "status": run["status"],
-        "reason": run.get("reason") or "",
-        "epochs": len(run.get("epochs", [])),
-        "cpu": machine.get("cpu"),
-        "gpu": machine.get("gpu"),
-        "torch": machine.get("torch"),
-        "torchdiffeq": machine.get("torchdiffeq"),
-        "code_version": run.get("code_version"),
-        "executor": run.get("executor"),
-        "run_key": run["run_key"],
-        "config": json.dumps(config, sort_keys=True),
-    }
-    for key, value in metrics.items():
-        if key in ("per_class", "confusion_matrix", "class_names"):
-            continue
-        row[key] = value
-    for name, scores in (metrics.get("per_class") or {}).items():
-        row[f"recall_{name}"] = scores["recall"]
-        row[f"precision_{name}"] = scores["precision"]
-        row[f"f1_{name}"] = scores["f1"]
-    return row
-
-
 def table(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """A DataFrame with the standard columns first, from flattened rows (see ``flatten``)."""
+    """A DataFrame with the standard columns first, from flattened rows (see ``labels.flatten``)."""
     frame = pd.DataFrame(rows)
     if frame.empty:
         return pd.DataFrame(columns=COLUMNS)
@@ -160,7 +102,7 @@ def add_ratios(frame: pd.DataFrame, baseline: str, require: bool = True) -> pd.D
 
 def _with_ratios(columns: list[tuple[str, str]], present: bool) -> list[tuple[str, str]]:
     if not present:
-        return columns
+        return list(columns)  # a copy: callers append to it, MARKDOWN must stay as it is
     out = []
     for column, title in columns:
         out.append((column, title))
@@ -204,25 +146,9 @@ def to_csv(frame: pd.DataFrame) -> str:
 # that finished with status "done"; ``n`` counts those runs. The per-seed rows stay
 # available (``runs.csv``); ``summary.csv``/``summary.md`` hold one row per group.
 
-GROUP_COLUMNS = ["suite", "model", "params", "solver", "gradient", "dataset", "device"]
+GROUP_COLUMNS = ["suite", "model", "params", "solver", "dataset", "device"]
 NOT_METRICS = {"seed", "epochs"}
 NO_STD = {"n_params", "train_samples", "test_samples", "threads"}
-
-
-def group_key(config: dict[str, Any] | str) -> str:
-    """The identity of a run's group: its config without ``seed`` and ``suite``, as JSON."""
-    if isinstance(config, str):
-        config = json.loads(config)
-    return json.dumps({k: v for k, v in config.items() if k not in ("seed", "suite")},
-                      sort_keys=True)
-
-
-def run_label(row: dict[str, Any], with_device: bool = False) -> str:
-    """A short human label of a run or group: model, params, solver (and device)."""
-    parts = [str(row.get("model", "")), str(row.get("params") or ""), str(row.get("solver") or "")]
-    if with_device:
-        parts.append(str(row.get("device") or ""))
-    return " ".join(p for p in parts if p)
 
 
 def _status_summary(statuses: list[str], reasons: list[str]) -> tuple[str, str]:
@@ -329,49 +255,3 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     return tabulate(body, headers=[title for _, title in columns], tablefmt="github",
                     disable_numparse=True,
                     colalign=["left" if c in text_columns else "right" for c, _ in columns])
-
-
-# ---------------------------------------------------------------- report files
-
-def safe_name(name: str) -> str:
-    """A file-system-safe folder name for a suite."""
-    import re
-
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "suite"
-
-
-def write_report(runs: list[dict[str, Any]], directory: str | Any, title: str,
-                 plots: bool = True, baseline: str | None = None) -> list[Any]:
-    """Write ``summary.md``, ``summary.csv`` (one row per seed group), ``runs.csv`` (one row
-    per run), the PNG plots and a self-contained ``report.html`` for one suite's runs (as
-    returned by ``Store.latest``) into ``directory``; return the paths written. With
-    ``baseline``, times also appear relative to that run (see ``add_ratios``)."""
-    from pathlib import Path
-
-    from .html_report import render_html
-
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    frame = table([flatten(r) for r in runs])
-    if baseline:
-        frame = add_ratios(frame, baseline, require=False)
-    summary = aggregate(frame)
-    written = []
-
-    def write(name: str, text: str) -> None:
-        path = out / name
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
-
-    write("summary.md", f"# {title}\n\n{summary_markdown(summary)}\n")
-    write("summary.csv", summary.to_csv(index=False))
-    write("runs.csv", to_csv(frame))
-    figures: list[tuple[str, str, Any]] = []
-    if plots:
-        from .plots import make_plots
-
-        for name, caption, path in make_plots(runs, out):
-            figures.append((name, caption, path))
-            written.append(path)
-    write("report.html", render_html(title, runs, frame, summary, figures))
-    return written

@@ -1,6 +1,6 @@
 """PNG figures of one suite's runs, one figure per question (matplotlib, Agg backend).
 
-Runs that differ only in their seed are one *group* (``report.group_key``): a group is
+Runs that differ only in their seed are one *group* (``labels.group_key``): a group is
 drawn as its mean over the runs that finished ("done"), with the sample standard deviation
 as error bars (points) or a shaded band (curves) when it has two or more runs.
 matplotlib is imported only when a figure is drawn.
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .report import flatten, group_key, run_label
+from .labels import flatten, format_params, group_key, run_label, solver_label
 
 MIB = 1024 ** 2
 
@@ -62,7 +62,7 @@ def _mean_std(values: list[float]) -> tuple[float, float, int]:
 
 def groups(runs: list[dict[str, Any]]) -> list[Group]:
     """The runs' seed groups, in order of first appearance, each with a color and a line
-    style (solid: ResNet, dashed: ODE models) shared by every figure."""
+    style (solid: models without a solver, dashed: models with one) shared by every figure."""
     out: dict[str, Group] = {}
     for run in runs:
         key = group_key(run["config"])
@@ -231,59 +231,68 @@ def pareto(gs: list[Group], path: Path) -> Path | None:
     return _save(fig, path)
 
 
-def depth_of(config: dict[str, Any]) -> tuple[str, int] | None:
-    """('blocks', N) from the model params or ('steps', N) from the solver options."""
-    params = config.get("params") or {}
-    if isinstance(params.get("blocks"), int):
-        return "blocks", params["blocks"]
-    solver = config.get("solver") or {}
-    if isinstance(solver.get("steps"), int):
-        return "steps", solver["steps"]
-    return None
+def integer_settings(config: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """``(where, name, value)`` of each integer model parameter (``where`` = ``"params"``)
+    and solver option (``"solver"``) of a run's config, whatever the model and solver."""
+    out = []
+    for where in ("params", "solver"):
+        for name, value in (config.get(where) or {}).items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                out.append((where, name, value))
+    return out
 
 
-def memory_vs_depth(gs: list[Group], path: Path) -> Path | None:
-    """Peak memory versus ResNet depth (blocks) and ODE solver steps; None when the suite
-    varies neither."""
-    series: dict[str, dict[str, list[tuple[int, Group]]]] = {"blocks": {}, "steps": {}}
+Series = list[tuple[int, Group]]
+
+
+def memory_series(gs: list[Group]) -> dict[tuple[str, str], list[Series]]:
+    """For each integer setting ``(where, name)`` that some groups differ in and nothing
+    else: the series of those groups, each as ``(value, group)`` sorted by value. A setting
+    gets an entry only when one of its series has two or more values."""
+    series: dict[tuple[str, str], dict[str, Series]] = {}
     for g in gs:
-        depth = depth_of(g.config)
-        if depth is None or not g.done:
+        if not g.done:
             continue
-        kind, n = depth
-        rest = dict(g.config)
-        rest["params"] = {k: v for k, v in (g.config.get("params") or {}).items() if k != "blocks"}
-        if g.config.get("solver"):
-            rest["solver"] = {k: v for k, v in g.config["solver"].items() if k != "steps"}
-        series[kind].setdefault(group_key(rest), []).append((n, g))
-    several_devices = len({g.row["device"] for g in gs}) > 1
-    panels = [k for k, s in series.items() if len({n for pts in s.values() for n, _ in pts}) > 1]
+        for where, name, value in integer_settings(g.config):
+            rest = {**g.config, where: {k: v for k, v in g.config[where].items() if k != name}}
+            series.setdefault((where, name), {}).setdefault(group_key(rest), []).append((value, g))
+    out = {}
+    for setting, by_rest in series.items():
+        if any(len({n for n, _ in pts}) > 1 for pts in by_rest.values()):
+            out[setting] = [sorted(pts, key=lambda p: p[0]) for pts in by_rest.values()]
+    return out
+
+
+def memory_vs_parameter(gs: list[Group], path: Path) -> Path | None:
+    """Peak memory versus each integer model parameter or solver option the suite varies,
+    one panel per setting (e.g. ResNet ``blocks``, fixed-grid ``steps``); None when it varies
+    none."""
+    panels = memory_series(gs)
     if not panels:
         return None
+    several_devices = len({g.row["device"] for g in gs}) > 1
     import matplotlib
 
     palette = matplotlib.colormaps["tab10"]  # few series: strong colours, not the groups' tab20
     fig, axes = _figure(len(panels))
     shown = []
-    for ax, kind in zip(axes, panels):
-        for i, pts in enumerate(series[kind].values()):
-            pts.sort(key=lambda p: p[0])
+    for ax, ((where, name), series) in zip(axes, panels.items()):
+        for i, pts in enumerate(series):
             g0 = pts[0][1]
             stats = [g.metric("peak_memory_bytes") for _, g in pts]
             ax.errorbar([n for n, _ in pts], [s[0] / MIB for s in stats],
                         yerr=[s[1] / MIB for s in stats], color=palette(i % 10), linestyle=g0.style,
                         marker="o", capsize=3,
-                        label=_series_label(g0, kind, several_devices))
+                        label=_series_label(g0, where, name, several_devices))
             shown.append(g0)
-        ax.set(xlabel="ResNet residual blocks" if kind == "blocks" else "ODE solver steps (fixed grid)",
-               ylabel="peak memory (MiB)",
-               title="Peak memory vs depth" if kind == "blocks" else "Peak memory vs solver steps")
-        depths = sorted({n for pts in series[kind].values() for n, _ in pts})
-        if depths[0] > 0 and depths[-1] / depths[0] >= 8:  # 1, 2, 4, 8, 16: even spacing
+        ax.set(xlabel=f"{'model parameter' if where == 'params' else 'solver option'} {name}",
+               ylabel="peak memory (MiB)", title=f"Peak memory vs {name}")
+        values = sorted({n for pts in series for n, _ in pts})
+        if values[0] > 0 and values[-1] / values[0] >= 8:  # 1, 2, 4, 8, 16: even spacing
             from matplotlib.ticker import FixedLocator, ScalarFormatter
 
             ax.set_xscale("log", base=2)
-            ax.xaxis.set_major_locator(FixedLocator(depths))
+            ax.xaxis.set_major_locator(FixedLocator(values))
             ax.xaxis.set_major_formatter(ScalarFormatter())
             ax.xaxis.set_minor_locator(FixedLocator([]))
             ax.set_xlabel(f"{ax.get_xlabel()}, log scale")
@@ -301,16 +310,16 @@ def memory_vs_depth(gs: list[Group], path: Path) -> Path | None:
     return _save(fig, path)
 
 
-def _series_label(g: Group, kind: str, with_device: bool = False) -> str:
-    params = {k: v for k, v in (g.config.get("params") or {}).items() if k != kind}
-    text = g.row["model"]
-    if params:
-        text += " " + " ".join(f"{k}={v}" for k, v in sorted(params.items()))
-    if g.config.get("solver"):
-        text += f" {g.config['solver']['name']}"
+def _series_label(g: Group, where: str, name: str, with_device: bool = False) -> str:
+    """The group's label without the setting the series varies."""
+    config = g.config
+    rest = {k: v for k, v in (config.get(where) or {}).items() if k != name}
+    params = rest if where == "params" else config.get("params") or {}
+    solver = rest if where == "solver" else config.get("solver")
+    parts = [g.row["model"], format_params(params), solver_label(solver)]
     if with_device:
-        text += f" {g.row['device']}"
-    return text
+        parts.append(g.row["device"])
+    return " ".join(p for p in parts if p)
 
 
 def best_run(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -358,8 +367,9 @@ FIGURES = [
     ("accuracy_vs_time.png", "Test accuracy and macro-F1 versus median train time per epoch; "
      "circled points are on the Pareto frontier (no run is both faster and more accurate).",
      pareto),
-    ("memory_vs_depth.png", "Peak memory versus ResNet depth (blocks) and ODE solver steps.",
-     memory_vs_depth),
+    # The file keeps its first name (ResNet depth, solver steps) so committed results stay put.
+    ("memory_vs_depth.png", "Peak memory versus each integer model parameter or solver option "
+     "the suite varies.", memory_vs_parameter),
 ]
 
 

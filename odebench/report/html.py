@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from .report import run_cells, summary_cells
+from .tables import run_cells, summary_cells
 
 STYLE = """
 body { font-family: system-ui, -apple-system, Segoe UI, Roboto, sans-serif; margin: 2em auto;
@@ -55,15 +56,25 @@ def _runs_table(frame: pd.DataFrame) -> str:
     return _table([t for _, t in columns], rows, bad, text_columns=4)
 
 
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value)
+
+
 def _machines(runs: list[dict[str, Any]]) -> str:
-    seen = []
+    """One row per distinct machine record and code version, a column per key the machine
+    records hold (whatever the measuring code stored: hardware, library versions...), except
+    ``hostname``: a published page should not name the machine, its hardware is what counts."""
+    keys = [k for k in dict.fromkeys(k for r in runs for k in (r.get("machine") or {}))
+            if k != "hostname"]
+    rows: list[list[str]] = []
     for r in runs:
-        m = r.get("machine") or {}
-        item = (m.get("cpu"), m.get("gpu"), m.get("torch"), m.get("torchdiffeq"), r.get("code_version"))
-        if item not in seen:
-            seen.append(item)
-    rows = [[str(v) if v is not None else "" for v in item] for item in seen]
-    return _table(["cpu", "gpu", "torch", "torchdiffeq", "odebench"], rows, text_columns=5)
+        machine = r.get("machine") or {}
+        row = [_text(machine.get(k)) for k in keys] + [_text(r.get("code_version"))]
+        if row not in rows:
+            rows.append(row)
+    return _table(keys + ["odebench"], rows, text_columns=len(keys) + 1)
 
 
 def render_html(title: str, runs: list[dict[str, Any]], frame: pd.DataFrame,

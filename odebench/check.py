@@ -16,6 +16,7 @@ makes the checks *skipped*, not failed.
 from __future__ import annotations
 
 import inspect
+import math
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,10 +25,10 @@ from typing import Any
 
 import torch
 
+from .binding import bind_solver
+from .params import param_types, split_subsample, suggest
 from .plugins import Entry, Registry, load_registry, plugin_files_in
-from .runner import bind_solver
-from .suite import _suggest, param_types
-from .types import DataError, Dataset, DatasetShape, OdebenchError, Unsupported
+from .types import DataError, Dataset, DatasetShape, OdebenchError, Unsupported, one_line
 
 # The global error may exceed the local tolerance: torchdiffeq's bosh3 and fehlberg2 reach
 # ~100-150x it on the ODEs below at rtol = atol = 1e-6; a solver that ignores it is far beyond.
@@ -57,11 +58,6 @@ class Fail(Exception):
     """Raised by a check whose target broke the contract; its message is the reason."""
 
 
-def _one_line(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 def _run(check: str, target: str, fn: Callable[[], str]) -> Result:
     try:
         return Result(check, target, "pass", fn())
@@ -72,7 +68,7 @@ def _run(check: str, target: str, fn: Callable[[], str]) -> Result:
     except Exception as exc:  # noqa: BLE001 - any error is a failed check, with its reason
         where = traceback.extract_tb(exc.__traceback__)[-1]
         at = f"{Path(where.filename).name}:{where.lineno}"
-        return Result(check, target, "fail", f"{_one_line(exc)} ({at})")
+        return Result(check, target, "fail", f"{one_line(exc)} ({at})")
 
 
 def _devices() -> list[str]:
@@ -306,17 +302,39 @@ def solver_checks(entry: Entry) -> list[tuple[str, Callable[[], str]]]:
 
 # ---------------------------------------------------------------- models
 
-def _build_model(registry: Registry, entry: Entry) -> torch.nn.Module:
+def _defaults_run(entry: Entry) -> bool:
+    """Whether a solver's default options solve dy/dt = -y to within 1%."""
+    y0, t = torch.ones(2, 3), torch.tensor([0.0, 1.0])
+    try:
+        with torch.no_grad():
+            out = entry.obj(lambda s, y: -y, y0, t)
+        return tuple(out.shape) == (2, 2, 3) and bool((out[-1] - math.exp(-1)).abs().max() < 1e-2)
+    except Exception:  # noqa: BLE001 - a solver that cannot run on defaults is not picked
+        return False
+
+
+def any_solver(registry: Registry) -> str:
+    """The first registered solver whose default options run: what a model that names no
+    default solver is checked with, unless ``--solver`` names one."""
+    for name, entry in registry.solvers.items():
+        if _defaults_run(entry):
+            return name
+    raise Skip("it needs a solver and no registered solver runs on its default options")
+
+
+def _build_model(registry: Registry, entry: Entry, solver: str | None = None) -> torch.nn.Module:
     params = inspect.signature(entry.obj).parameters
     if "solver" not in params:
         return entry.obj(MODEL_SHAPE)
     default = params["solver"].default
-    if isinstance(default, (str, dict)):
+    if solver is not None:
+        spec = {"name": solver}
+    elif isinstance(default, (str, dict)):
         spec = {"name": default} if isinstance(default, str) else dict(default)
     else:
-        spec = {"name": "rk4", "steps": 1}
+        spec = {"name": any_solver(registry)}
     if spec["name"] not in registry.solvers:
-        raise Skip(f"its default solver {spec['name']!r} is not installed")
+        raise Skip(f"its solver {spec['name']!r} is not installed")
     return entry.obj(MODEL_SHAPE, bind_solver(registry, spec))
 
 
@@ -325,8 +343,8 @@ def _counts(model: torch.nn.Module) -> dict | None:
     return None if counters is None else dict(counters)
 
 
-def _model_forward(registry: Registry, entry: Entry, device: str) -> str:
-    model = _build_model(registry, entry).to(device)
+def _model_forward(registry: Registry, entry: Entry, device: str, solver: str | None) -> str:
+    model = _build_model(registry, entry, solver).to(device)
     x = _y0((3, MODEL_SHAPE.channels, MODEL_SHAPE.length), torch.float32, device)
     want = (3, MODEL_SHAPE.n_classes)
     given = f"{tuple(x.shape)} -> {want}"
@@ -345,8 +363,8 @@ def _model_forward(registry: Registry, entry: Entry, device: str) -> str:
     return f"{given} float32 on {device}, train and eval mode"
 
 
-def _model_backprop(registry: Registry, entry: Entry) -> str:
-    model = _build_model(registry, entry)
+def _model_backprop(registry: Registry, entry: Entry, solver: str | None) -> str:
+    model = _build_model(registry, entry, solver)
     x = _y0((3, MODEL_SHAPE.channels, MODEL_SHAPE.length), torch.float32)
     before = _counts(model)
     logits = model(x)
@@ -376,11 +394,13 @@ def _delta(after: dict, before: dict) -> str:
     return " ".join(f"{k}={after[k] - before.get(k, 0)}" for k in sorted(after)) or "{}"
 
 
-def model_checks(registry: Registry, entry: Entry) -> list[tuple[str, Callable[[], str]]]:
+def model_checks(
+    registry: Registry, entry: Entry, solver: str | None = None
+) -> list[tuple[str, Callable[[], str]]]:
     checks = [("signature", lambda: _signature(entry.obj, {"shape", "solver"}, "factory", True))]
     for device in _devices():
-        checks.append((f"logits {device}", lambda d=device: _model_forward(registry, entry, d)))
-    checks.append(("backprop", lambda: _model_backprop(registry, entry)))
+        checks.append((f"logits {device}", lambda d=device: _model_forward(registry, entry, d, solver)))
+    checks.append(("backprop", lambda: _model_backprop(registry, entry, solver)))
     return checks
 
 
@@ -392,9 +412,8 @@ def _dataset_load(entry: Entry, loaded: dict) -> str:
                 and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
     if required:
         raise Skip(f"needs {', '.join(required)} (no default to check with)")
-    accepted, var_kw = param_types(entry.obj)
     # train_size/test_size go to loaders that declare them; odebench subsamples for the others.
-    kwargs = {k: v for k, v in DATASET_SIZES.items() if k in accepted or var_kw}
+    kwargs, _ = split_subsample(entry.obj, DATASET_SIZES)
     try:
         data = entry.obj(**kwargs)
     except DataError as exc:  # input absent or unreadable: not the plugin's fault here
@@ -464,11 +483,14 @@ def select(
     known = {e.plugin for e in entries} | {e.name for e in entries}
     known |= {f.plugin for f in registry.failures}
     raise OdebenchError(
-        f"unknown plugin, model, solver or dataset {name!r}; {_suggest(name, known)}")
+        f"unknown plugin, model, solver or dataset {name!r}; {suggest(name, known)}")
 
 
-def run_checks(name: str, plugin_files: list[str] | tuple[str, ...] = ()) -> list[Result]:
-    """Load the plugins and run every check NAME covers."""
+def run_checks(
+    name: str, plugin_files: list[str] | tuple[str, ...] = (), solver: str | None = None
+) -> list[Result]:
+    """Load the plugins and run every check NAME covers; ``solver`` is the one ODE models are
+    built with (default: the model's default solver, else ``any_solver``)."""
     files = list(plugin_files)
     label = None
     path = Path(name)
@@ -478,6 +500,8 @@ def run_checks(name: str, plugin_files: list[str] | tuple[str, ...] = ()) -> lis
         files.append(str(path.resolve()))
         label = path.name
     registry = load_registry(files)
+    if solver is not None and solver not in registry.solvers:
+        raise OdebenchError(f"--solver {solver!r}: unknown solver; {suggest(solver, registry.solvers)}")
     entries, failures = select(registry, name, label)
     results = [Result("load", f"plugin {f.plugin}", "fail", f.error) for f in failures]
     for entry in entries:
@@ -485,7 +509,7 @@ def run_checks(name: str, plugin_files: list[str] | tuple[str, ...] = ()) -> lis
         if entry.kind == "solvers":
             checks = solver_checks(entry)
         elif entry.kind == "models":
-            checks = model_checks(registry, entry)
+            checks = model_checks(registry, entry, solver)
         else:
             checks = dataset_checks(registry, entry)
         results += [_run(check, f"{kind} {entry.name}", fn) for check, fn in checks]
@@ -498,10 +522,7 @@ def run_checks(name: str, plugin_files: list[str] | tuple[str, ...] = ()) -> lis
 def cmd_check(args) -> int:
     from tabulate import tabulate
 
-    files: list[str] = []
-    for d in args.plugins_dir or []:
-        files += plugin_files_in(d)
-    results = run_checks(args.name, files)
+    results = run_checks(args.name, plugin_files_in(args.plugins_dir or []), args.solver)
     rows = [[r.check, r.target, r.result, r.reason] for r in results]
     print(tabulate(rows, headers=["check", "target", "result", "reason"], tablefmt="github"))
     count = {k: sum(r.result == k for r in results) for k in ("pass", "fail", "skipped")}
@@ -517,6 +538,9 @@ def add_commands(sub) -> None:
     p.add_argument("name", help="plugin name, plugin file, or a model/solver/dataset name")
     p.add_argument("--plugins-dir", action="append", metavar="DIR",
                    help="also load *.py plugins from DIR")
+    p.add_argument("--solver", metavar="NAME",
+                   help="the solver ODE models are checked with (default: the model's default "
+                        "solver, else the first registered solver that runs on its defaults)")
     p.set_defaults(func=cmd_check)
 
 

@@ -9,21 +9,14 @@ from pathlib import Path
 from .types import OdebenchError
 
 
-def _registry(args):
-    from .plugins import load_registry, plugin_files_in
-
-    files: list[str] = []
-    for d in getattr(args, "plugins_dir", None) or []:
-        files += plugin_files_in(d)
-    return load_registry(files)
-
-
 def cmd_plugins(args) -> int:
     from tabulate import tabulate
 
-    registry = _registry(args)
+    from .plugins import KINDS, registry_for
+
+    registry = registry_for(args.plugins_dir or [])
     rows = []
-    for kind in ("models", "solvers", "datasets", "executors"):
+    for kind in KINDS:
         for name, entry in sorted(registry.of(kind).items()):
             extra = "adjoint" if entry.extra.get("adjoint") else ""
             rows.append([kind[:-1], name, entry.plugin, entry.version, extra])

@@ -20,13 +20,12 @@ def describe(registry, name: str, params: dict[str, Any]) -> tuple[list[dict[str
     ``{reference: {split: {class: count}}}`` and the dataset's info."""
     import numpy as np
 
-    from .runner import load_dataset
-    from .suite import DATASET_SUBSAMPLE, _suggest, check_params, param_types
+    from .binding import load_dataset
+    from .params import check_dataset_params, suggest
 
     if name not in registry.datasets:
-        raise OdebenchError(f"unknown dataset {name!r}; {_suggest(name, registry.datasets)}")
-    accepted, var_kw = param_types(registry.datasets[name].obj)
-    check_params(params, {**DATASET_SUBSAMPLE, **accepted}, var_kw, "data describe", f"dataset {name!r}")
+        raise OdebenchError(f"unknown dataset {name!r}; {suggest(name, registry.datasets)}")
+    check_dataset_params(registry.datasets[name].obj, params, "data describe", name)
     data = load_dataset(registry, {"name": name, **params})
     k = len(data.class_names)
     counts = {split: np.bincount(getattr(data, f"y_{split}").numpy(), minlength=k)
@@ -66,7 +65,7 @@ def to_markdown(name: str, params: dict[str, Any], rows: list[dict], references:
 
 
 def cmd_describe(args) -> int:
-    from .cli import _registry
+    from .plugins import registry_for
 
     params: dict[str, Any] = {}
     for item in args.param or []:
@@ -76,7 +75,7 @@ def cmd_describe(args) -> int:
         params[key.strip()] = yaml.safe_load(text) if text.strip() else None
     if args.split:
         params["split"] = args.split
-    rows, references, info = describe(_registry(args), args.name, params)
+    rows, references, info = describe(registry_for(args.plugins_dir or []), args.name, params)
     if args.format == "csv":
         sys.stdout.write("split,class,count\n")
         sys.stdout.writelines(f"{r['split']},{r['class']},{r['count']}\n" for r in rows)

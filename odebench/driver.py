@@ -9,12 +9,11 @@ from typing import Any
 
 from .isolate import run_isolated
 from .machine import code_version
+from .params import suggest
 from .report.labels import flatten, label_fields, run_label
-from .store import FINISHED, Store
-from .suite import Suite, _suggest, load_suite, run_key
-from .types import OdebenchError
-
-GOOD = ("done", "skipped")
+from .store import Store
+from .suite import Suite, load_suite, run_key
+from .types import DONE, FINISHED, SUCCEEDED, OdebenchError, Task
 
 
 def describe(config: dict[str, Any]) -> str:
@@ -45,7 +44,7 @@ def run_suite(
     store = Store(results)
     store.check_writable()
     if executor not in suite.registry.executors:
-        raise OdebenchError(f"unknown executor {executor!r}; {_suggest(executor, suite.registry.executors)}")
+        raise OdebenchError(f"unknown executor {executor!r}; {suggest(executor, suite.registry.executors)}")
     options = {k: v for k, v in (executor_options or {}).items() if v is not None}
     previous = {} if force else store.statuses(suite.name)
     keys = [run_key(c) for c in suite.runs]
@@ -61,7 +60,7 @@ def run_suite(
          + (f"; timeout {limit:g} s per run" if limit else ""))
     if runner is not None:
         version = code_version()
-        tasks = [
+        tasks: list[Task] = [
             {"key": k, "config": c, "plugin_files": list(suite.plugin_files), "timeout": limit,
              "progress": f"[{i + 1}/{len(todo)}] {describe(c)}"}
             for i, (k, c) in enumerate(todo)
@@ -70,7 +69,7 @@ def run_suite(
             store.add(task["config"], task["key"], outcome, version, executor)
             m = outcome.get("metrics") or {}
             detail = ""
-            if outcome["status"] == "done":
+            if outcome["status"] == DONE:
                 detail = (f" test_acc={m.get('test_accuracy', float('nan')):.4f}"
                           f" epoch_s={m.get('epoch_seconds', float('nan')):.2f}")
             elif outcome.get("reason"):
@@ -83,7 +82,8 @@ def run_suite(
 
 
 def unfinished(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [r for r in rows if r["status"] not in GOOD]
+    """The rows whose run did not end as intended (neither done nor skipped)."""
+    return [r for r in rows if r["status"] not in SUCCEEDED]
 
 
 __all__ = ["run_suite", "unfinished"]

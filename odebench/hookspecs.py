@@ -71,8 +71,9 @@ Executor
     ``--scheduler``) and are passed only when given. An executor may set
     ``task["default_threads"]`` (the run's share of its machine's cores, used when the suite
     sets no ``threads``) and ``task["parallel_runs"]`` (runs sharing that machine, stored with
-    the row). On KeyboardInterrupt it yields an ``{"status": "interrupted", ...}`` outcome for
-    each run in flight, then re-raises.
+    the row). On KeyboardInterrupt it yields an ``interrupted`` outcome for each run in flight,
+    then re-raises. Tasks and outcomes are ``odebench.types.Task``/``Outcome``; build an
+    outcome of your own (e.g. a lost worker: ``failed``) with ``odebench.types.outcome``.
 """
 
 from __future__ import annotations

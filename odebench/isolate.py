@@ -30,6 +30,8 @@ import threading
 import time
 from typing import Any
 
+from .types import FAILED, TIMEOUT, Outcome, Task, outcome
+
 TASK, OUTCOME, STACKS = "task.json", "outcome.json", "stacks.txt"
 POLL_SECONDS = 0.05
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -104,15 +106,7 @@ def _child_env(task: dict[str, Any]) -> dict[str, str]:
     return env
 
 
-def _result(status: str, reason: str, started: float, traceback: str = "") -> dict[str, Any]:
-    out = {"status": status, "reason": reason, "metrics": {}, "epochs": [],
-           "started_at": started, "finished_at": time.time()}
-    if traceback:
-        out["traceback"] = traceback
-    return out
-
-
-def run_isolated(task: dict[str, Any]) -> dict[str, Any]:
+def run_isolated(task: Task) -> Outcome:
     """Execute ``task`` in a child process; always return an outcome dict (re-raises only
     KeyboardInterrupt, after killing the run)."""
     timeout = task.get("timeout") or None
@@ -127,7 +121,7 @@ def run_isolated(task: dict[str, Any]) -> dict[str, Any]:
                 env=_child_env(task),
             )
         except OSError as exc:
-            return _result("failed", f"cannot start the run process: {exc}", started)
+            return outcome(FAILED, f"cannot start the run process: {exc}", started=started)
         try:
             finished = _wait(proc.pid, timeout)
             if not finished:
@@ -136,12 +130,12 @@ def run_isolated(task: dict[str, Any]) -> dict[str, Any]:
             _kill_group(proc)
         stacks = _read(os.path.join(tmp, STACKS))
         if not finished:
-            return _result("timeout", f"killed after the {timeout:g} s timeout", started, stacks)
+            return outcome(TIMEOUT, f"killed after the {timeout:g} s timeout", started=started, traceback=stacks)
         try:
             with open(os.path.join(tmp, OUTCOME)) as fh:
                 return json.load(fh)
         except (OSError, ValueError):
-            return _result("failed", _death_reason(proc.returncode), started, stacks)
+            return outcome(FAILED, _death_reason(proc.returncode), started=started, traceback=stacks)
 
 
 def _watch_parent(parent: int) -> None:
@@ -168,10 +162,10 @@ def main(argv: list[str]) -> int:
         task = json.load(fh)
     from .runner import execute
 
-    outcome = execute(task)
+    result = execute(task)
     out_path = os.path.join(workdir, OUTCOME)
     with open(out_path + ".tmp", "w") as fh:
-        json.dump(outcome, fh, default=float)
+        json.dump(result, fh, default=float)
     os.replace(out_path + ".tmp", out_path)  # the parent sees a whole outcome or none
     return 0
 

@@ -47,7 +47,9 @@ def code_version() -> str:
         return __version__
 
 
-def machine_info(device: str = "cpu") -> dict:
+def machine_info(device: str = "cpu", plugins: dict[str, str] | None = None) -> dict:
+    """The machine, the core libraries and ``plugins``, the versions of the plugins the run
+    loaded (``Registry.plugins``: a distribution's name and version, or a file's hash)."""
     import psutil
     import torch
 
@@ -61,8 +63,8 @@ def machine_info(device: str = "cpu") -> dict:
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "memory_bytes": psutil.virtual_memory().total,
         "torch": torch.__version__,
-        "torchdiffeq": _version("torchdiffeq"),
         "numpy": _version("numpy"),
+        "plugins": dict(plugins or {}),
         "torch_threads": torch.get_num_threads(),
         "torch_interop_threads": torch.get_num_interop_threads(),
         "cuda_available": torch.cuda.is_available(),

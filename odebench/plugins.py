@@ -1,7 +1,10 @@
 """Plugin discovery: entry points of the ``odebench`` group, plus loose ``*.py`` files.
 
 A plugin that fails to import or to register is reported in ``Registry.failures`` and
-everything else keeps working.
+everything else keeps working. ``Registry.plugins`` holds the version of every plugin that
+loaded (its distribution's name and version, or a loose file's content hash), which each run
+stores with its machine record. Binding what a suite names to what plugins registered is
+``binding.py``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
+from .types import OdebenchError, one_line
 
 KINDS = ("models", "solvers", "datasets", "executors")
 
@@ -49,18 +53,31 @@ class Registry:
     executors: dict[str, Entry] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
     plugin_files: tuple[str, ...] = ()
+    plugins: dict[str, str] = field(default_factory=dict)  # every plugin that loaded (label) -> version
 
     def of(self, kind: str) -> dict[str, Entry]:
         return getattr(self, kind)
 
 
-def plugin_files_in(directory: str | os.PathLike) -> list[str]:
-    path = Path(directory)
-    if not path.is_dir():
-        from .types import OdebenchError
+def plugin_files_in(directories: Iterable[str | os.PathLike]) -> list[str]:
+    """The ``*.py`` files of each ``--plugins-dir`` folder, as absolute paths."""
+    files: list[str] = []
+    for directory in directories:
+        path = Path(directory)
+        if not path.is_dir():
+            raise OdebenchError(f"plugins directory {str(path)!r} does not exist: pass an existing folder")
+        files += sorted(str(p.resolve()) for p in path.glob("*.py"))
+    return files
 
-        raise OdebenchError(f"plugins directory {str(path)!r} does not exist: pass an existing folder")
-    return sorted(str(p.resolve()) for p in path.glob("*.py"))
+
+def registry_for(plugin_dirs: Iterable[str | os.PathLike] = ()) -> Registry:
+    """The registry of the installed plugins plus the loose files of ``plugin_dirs``."""
+    return load_registry(plugin_files_in(plugin_dirs))
+
+
+def file_version(path: str) -> str:
+    """A loose plugin file's version: the first 12 hex digits of its content's sha256."""
+    return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
 
 
 def _import_file(path: str):
@@ -81,17 +98,12 @@ def _import_file(path: str):
     return module
 
 
-def _one_line(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 def load_registry(plugin_files: Iterable[str] = ()) -> Registry:
     """Load every installed plugin and the given plugin files, and collect what they register."""
     pm = pluggy.PluginManager("odebench")
     pm.add_hookspecs(hookspecs)
     registry = Registry(plugin_files=tuple(plugin_files))
-    versions: dict[str, str] = {}
+    versions: dict[str, str] = {}  # by pluggy name: a loose file's is its path
 
     only = os.environ.get("ODEBENCH_LOAD_PLUGINS")
     allowed = None if only is None else {s.strip() for s in only.split(",") if s.strip()}
@@ -104,21 +116,20 @@ def load_registry(plugin_files: Iterable[str] = ()) -> Registry:
             pm.register(ep.load(), name=label)
             versions[label] = f"{dist.name} {dist.version}" if dist else "?"
         except Exception as exc:  # a broken plugin must not break the tool
-            registry.failures.append(Failure(label, _one_line(exc), traceback.format_exc()))
+            registry.failures.append(Failure(label, one_line(exc), traceback.format_exc()))
 
     for path in registry.plugin_files:
-        label = Path(path).name
         try:
             pm.register(_import_file(path), name=path)
-            versions[path] = f"file {label}"
+            versions[path] = f"file {file_version(path)}"
         except Exception as exc:
-            registry.failures.append(Failure(path, _one_line(exc), traceback.format_exc()))
+            registry.failures.append(Failure(path, one_line(exc), traceback.format_exc()))
 
     for kind in KINDS:
         hook = getattr(pm.hook, f"register_{kind}")
         for impl in hook.get_hookimpls():
             plugin = impl.plugin_name
-            label = Path(plugin).name if plugin in registry.plugin_files else plugin
+            label = _label(plugin, registry)
 
             def register(name: str, obj: Callable[..., Any], _kind=kind, _p=label, _id=plugin,
                          _v=versions.get(plugin, "?"), **extra) -> None:
@@ -132,5 +143,11 @@ def load_registry(plugin_files: Iterable[str] = ()) -> Registry:
             try:
                 impl.function(register=register)
             except Exception as exc:
-                registry.failures.append(Failure(plugin, _one_line(exc), traceback.format_exc()))
+                registry.failures.append(Failure(plugin, one_line(exc), traceback.format_exc()))
+    registry.plugins = {_label(p, registry): v for p, v in versions.items()}
     return registry
+
+
+def _label(plugin: str, registry: Registry) -> str:
+    """How a plugin is named to the user: its entry-point name, or a loose file's name."""
+    return Path(plugin).name if plugin in registry.plugin_files else plugin

@@ -1,8 +1,11 @@
-"""One run: load data, build the model, train, evaluate, measure. Runs inside its own process
-(see ``isolate.py``), so a crash, a hang or a memory peak belongs to this run alone."""
+"""One run: train, evaluate, measure. Runs inside its own process (see ``isolate.py``), so a
+crash, a hang or a memory peak belongs to this run alone. Binding the config to the plugins'
+dataset, model and solver is ``binding.py``; what comes back is an ``odebench.types.Outcome``.
+"""
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import resource
@@ -14,69 +17,26 @@ from typing import Any
 import numpy as np
 import torch
 
+from .binding import build_model, load_dataset
 from .machine import machine_info
 from .plugins import Registry, load_registry
-from .suite import param_types
-from .types import Dataset, Diverged, OdebenchError, Solver, Unsupported
+from .types import (
+    DIVERGED,
+    DONE,
+    FAILED,
+    INTERRUPTED,
+    SKIPPED,
+    Dataset,
+    Diverged,
+    OdebenchError,
+    Outcome,
+    Task,
+    Unsupported,
+    one_line,
+    outcome,
+)
 
 DIVERGED_MESSAGES = ("underflow in dt", "max_num_steps exceeded")
-
-
-def stratified_subsample(y: torch.Tensor, size: int | None, seed: int) -> torch.Tensor | None:
-    """Indices of a stratified subsample of ``size`` (every class kept in proportion, at least
-    one sample of each where possible), or None when no subsampling is needed."""
-    n = len(y)
-    if size is None or size >= n:
-        return None
-    rng = np.random.default_rng(seed)
-    labels = y.numpy()
-    classes, counts = np.unique(labels, return_counts=True)
-    quota = np.maximum(1, np.floor(counts * size / n)).astype(int)
-    quota = np.minimum(quota, counts)
-    while quota.sum() > size:
-        quota[np.argmax(quota)] -= 1
-    remainder = size - quota.sum()
-    order = np.argsort(-(counts * size / n - quota))
-    for c in order[:remainder]:
-        quota[c] = min(quota[c] + 1, counts[c])
-    picked = [rng.choice(np.flatnonzero(labels == c), q, replace=False) for c, q in zip(classes, quota)]
-    return torch.from_numpy(np.sort(np.concatenate(picked)))
-
-
-def load_dataset(registry: Registry, spec: dict[str, Any]) -> Dataset:
-    entry = registry.datasets[spec["name"]]
-    params = {k: v for k, v in spec.items() if k != "name"}
-    accepted, var_kw = param_types(entry.obj)
-    handled_here = {k: params.pop(k) for k in ("train_size", "test_size")
-                    if k in params and k not in accepted and not var_kw}
-    data = entry.obj(**params)
-    data.validate(spec["name"])
-    for split in ("train", "test"):
-        idx = stratified_subsample(getattr(data, f"y_{split}"), handled_here.get(f"{split}_size"), 0)
-        if idx is not None:
-            setattr(data, f"x_{split}", getattr(data, f"x_{split}")[idx])
-            setattr(data, f"y_{split}", getattr(data, f"y_{split}")[idx])
-    return data
-
-
-def build_model(registry: Registry, config: dict[str, Any], data: Dataset) -> torch.nn.Module:
-    factory = registry.models[config["model"]].obj
-    kwargs = dict(config["params"])
-    for key in ("solver", "eval_solver"):
-        if config.get(key) is not None:
-            kwargs[key] = bind_solver(registry, config[key])
-    return factory(data.shape, **kwargs)
-
-
-def bind_solver(registry: Registry, spec: dict[str, Any]) -> Solver:
-    """The registered solver named in ``spec`` with the spec's other keys as its options."""
-    entry = registry.solvers[spec["name"]]
-    return Solver(
-        name=spec["name"],
-        solve=entry.obj,
-        options={k: v for k, v in spec.items() if k != "name"},
-        solve_adjoint=entry.extra.get("adjoint"),
-    )
 
 
 # ---------------------------------------------------------------- measurement helpers
@@ -152,6 +112,58 @@ def _mean(values: list[float]) -> float | None:
 
 # ---------------------------------------------------------------- the run
 
+def _setup(config: dict[str, Any]) -> torch.device:
+    """Threads and seeds of the run, before anything is loaded."""
+    if config.get("threads"):
+        torch.set_num_threads(int(config["threads"]))
+    seed = int(config["seed"])
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    return torch.device(config["device"])
+
+
+def make_optimizer(model: torch.nn.Module, train: dict[str, Any]) -> torch.optim.Optimizer:
+    if train["optimizer"] == "adam":
+        return torch.optim.Adam(model.parameters(), lr=train["lr"], weight_decay=train["weight_decay"])
+    return torch.optim.SGD(model.parameters(), lr=train["lr"], momentum=train["momentum"],
+                           weight_decay=train["weight_decay"])
+
+
+def batches_per_epoch(n_train: int, train: dict[str, Any]) -> int:
+    batches = math.ceil(n_train / train["batch_size"])
+    if train["max_batches"]:
+        batches = min(batches, int(train["max_batches"]))
+    return batches
+
+
+class MemoryProbe:
+    """Peak memory of the training and evaluation, above a baseline taken after the data is
+    loaded and the model built, before any step."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        gc.collect()
+        self.baseline_rss = _rss_bytes("VmRSS") or 0
+        self.reset_ok = _reset_peak_rss()
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+
+    def metrics(self) -> dict[str, Any]:
+        peak_rss = _peak_rss_bytes(self.reset_ok)
+        out: dict[str, Any] = {
+            "peak_rss_bytes": peak_rss,
+            "peak_rss_increase_bytes": max(0, peak_rss - self.baseline_rss),
+            "peak_rss_exact": self.reset_ok,
+        }
+        if self.device.type == "cuda":
+            out["cuda_peak_allocated_bytes"] = torch.cuda.max_memory_allocated(self.device)
+            out["cuda_peak_reserved_bytes"] = torch.cuda.max_memory_reserved(self.device)
+            out["peak_memory_bytes"] = out["cuda_peak_allocated_bytes"]
+        else:
+            out["peak_memory_bytes"] = peak_rss
+        return out
+
+
 def evaluate(model, x, batch_size, device) -> tuple[np.ndarray, float, dict[str, int]]:
     """Predictions over a test set, the seconds it took (CUDA synchronized) and the counters'
     increase."""
@@ -168,119 +180,83 @@ def evaluate(model, x, batch_size, device) -> tuple[np.ndarray, float, dict[str,
     return out, time.perf_counter() - start, _diff(_counters(model), before)
 
 
-def train_and_evaluate(
-    config: dict[str, Any], registry: Registry, progress: str = "", epochs: list | None = None
-) -> dict:
-    """Train and evaluate one run in this process. Returns the outcome (status, metrics,
-    epochs); raises for failures, which ``execute`` turns into statuses. Finished epochs are
-    appended to ``epochs`` as they complete, so a caller keeps them when a later one fails."""
-    device = torch.device(config["device"])
-    if config.get("threads"):
-        torch.set_num_threads(int(config["threads"]))
-    seed = int(config["seed"])
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    train = config["train"]
-
-    load_start = time.perf_counter()
-    data = load_dataset(registry, config["dataset"])
-    load_seconds = time.perf_counter() - load_start
-
-    model = build_model(registry, config, data).to(device)
-    n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    if train["optimizer"] == "adam":
-        optimizer = torch.optim.Adam(model.parameters(), lr=train["lr"], weight_decay=train["weight_decay"])
-    else:
-        optimizer = torch.optim.SGD(model.parameters(), lr=train["lr"], momentum=train["momentum"],
-                                    weight_decay=train["weight_decay"])
-    loss_fn = torch.nn.CrossEntropyLoss()
-    x_train, y_train = data.x_train, data.y_train
-    x_test, y_test = data.x_test, data.y_test.numpy()
-    generator = torch.Generator().manual_seed(seed)
-
-    # Memory baseline: after data loading and model construction, before any step.
-    import gc
-
-    gc.collect()
-    baseline_rss = _rss_bytes("VmRSS") or 0
-    reset_ok = _reset_peak_rss()
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-
-    batches_per_epoch = math.ceil(len(x_train) / train["batch_size"])
-    if train["max_batches"]:
-        batches_per_epoch = min(batches_per_epoch, int(train["max_batches"]))
-    epochs = [] if epochs is None else epochs
-    bar = _progress(train["epochs"] * batches_per_epoch, progress)
-    predictions = None
-    for epoch in range(1, train["epochs"] + 1):
-        model.train()
-        order = torch.randperm(len(x_train), generator=generator)
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.int64)
-        seen = 0
-        forward: list[dict[str, int]] = []
-        backward: list[dict[str, int]] = []
-        _sync(device)
-        start = time.perf_counter()
-        for b in range(batches_per_epoch):
-            idx = order[b * train["batch_size"]:(b + 1) * train["batch_size"]]
-            xb = x_train[idx].to(device, non_blocking=True)
-            yb = y_train[idx].to(device, non_blocking=True)
-            c0 = _counters(model)
-            logits = model(xb)
-            loss = loss_fn(logits, yb)
-            c1 = _counters(model)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            c2 = _counters(model)
-            optimizer.step()
-            forward.append(_diff(c1, c0))
-            backward.append(_diff(c2, c1))
-            loss_sum += loss.detach() * len(idx)
-            correct += (logits.argmax(1) == yb).sum()
-            seen += len(idx)
-            if bar is not None:
-                bar.update(1)
-            # On CUDA this check would sync every batch; there the end-of-epoch check catches NaN.
-            if device.type == "cpu" and not torch.isfinite(loss):
-                raise Diverged(f"loss became {loss.item()} in epoch {epoch}, batch {b + 1}")
-        _sync(device)
-        epoch_seconds = time.perf_counter() - start
-        train_loss = float(loss_sum.item() / max(1, seen))
-        if not math.isfinite(train_loss):
-            raise Diverged(f"train loss became {train_loss} in epoch {epoch}")
-
-        predictions, eval_seconds, eval_counts = evaluate(
-            model, x_test, train["eval_batch_size"], device)
-        test_accuracy = float((predictions == y_test).mean()) if len(y_test) else float("nan")
-        row = {
-            "epoch": epoch,
-            "train_loss": train_loss,
-            "train_accuracy": float(correct.item() / max(1, seen)),
-            "test_accuracy": test_accuracy,
-            "epoch_seconds": epoch_seconds,
-            "eval_seconds": eval_seconds,
-            "batches": batches_per_epoch,
-            "samples": seen,
-        }
-        for key in sorted({k for c in forward + backward for k in c}):
-            row[f"{key}_forward"] = _mean([c.get(key, 0) for c in forward])
-            row[f"{key}_backward"] = _mean([c.get(key, 0) for c in backward])
-        for key, value in eval_counts.items():
-            row[f"{key}_eval"] = value / max(1, math.ceil(len(x_test) / train["eval_batch_size"]))
-        epochs.append(row)
-    if bar is not None:
-        bar.close()
-
+def train_epoch(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: Dataset, train: dict[str, Any],
+    device: torch.device, generator: torch.Generator, epoch: int, batches: int, bar=None,
+) -> dict[str, Any]:
+    """One epoch of shuffled mini-batches: its loss, accuracy and seconds (CUDA synchronized),
+    and the per-batch means of the model's counters in the forward and backward passes.
+    Raises Diverged for a non-finite loss."""
+    model.train()
+    x_train, y_train, size = data.x_train, data.y_train, train["batch_size"]
+    order = torch.randperm(len(x_train), generator=generator)
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
+    seen = 0
+    forward: list[dict[str, int]] = []
+    backward: list[dict[str, int]] = []
     _sync(device)
-    quality = classification_metrics(y_test, predictions, data.class_names)
+    start = time.perf_counter()
+    for b in range(batches):
+        idx = order[b * size:(b + 1) * size]
+        xb = x_train[idx].to(device, non_blocking=True)
+        yb = y_train[idx].to(device, non_blocking=True)
+        c0 = _counters(model)
+        logits = model(xb)
+        loss = torch.nn.functional.cross_entropy(logits, yb)
+        c1 = _counters(model)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        c2 = _counters(model)
+        optimizer.step()
+        forward.append(_diff(c1, c0))
+        backward.append(_diff(c2, c1))
+        loss_sum += loss.detach() * len(idx)
+        correct += (logits.argmax(1) == yb).sum()
+        seen += len(idx)
+        if bar is not None:
+            bar.update(1)
+        # On CUDA this check would sync every batch; there the end-of-epoch check catches NaN.
+        if device.type == "cpu" and not torch.isfinite(loss):
+            raise Diverged(f"loss became {loss.item()} in epoch {epoch}, batch {b + 1}")
+    _sync(device)
+    seconds = time.perf_counter() - start
+    train_loss = float(loss_sum.item() / max(1, seen))
+    if not math.isfinite(train_loss):
+        raise Diverged(f"train loss became {train_loss} in epoch {epoch}")
+    row: dict[str, Any] = {"train_loss": train_loss, "train_accuracy": float(correct.item() / max(1, seen)),
+                           "epoch_seconds": seconds, "batches": batches, "samples": seen}
+    for key in sorted({k for c in forward + backward for k in c}):
+        row[f"{key}_forward"] = _mean([c.get(key, 0) for c in forward])
+        row[f"{key}_backward"] = _mean([c.get(key, 0) for c in backward])
+    return row
+
+
+def evaluate_epoch(
+    model: torch.nn.Module, data: Dataset, train: dict[str, Any], device: torch.device
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The test-set predictions after an epoch and that epoch's evaluation measurements."""
+    predictions, seconds, counts = evaluate(model, data.x_test, train["eval_batch_size"], device)
+    y_test = data.y_test.numpy()
+    row: dict[str, Any] = {
+        "test_accuracy": float((predictions == y_test).mean()) if len(y_test) else float("nan"),
+        "eval_seconds": seconds,
+    }
+    eval_batches = max(1, math.ceil(len(data.x_test) / train["eval_batch_size"]))
+    for key, value in counts.items():
+        row[f"{key}_eval"] = value / eval_batches
+    return predictions, row
+
+
+def final_metrics(epochs: list[dict[str, Any]], predictions: np.ndarray, data: Dataset) -> dict[str, Any]:
+    """The run's metrics: the last epoch's quality, the median steady-state timings and the
+    epoch means of the counters."""
+    quality = classification_metrics(data.y_test.numpy(), predictions, data.class_names)
     last = epochs[-1]
     times = [e["epoch_seconds"] for e in epochs]
     # The first epoch is warm-up (allocator, kernels, caches): kept apart, not in the median.
     steady = times[1:] or times
     metrics: dict[str, Any] = {
-        "n_params": n_params,
         "train_loss": last["train_loss"],
         "train_accuracy": last["train_accuracy"],
         "test_accuracy": quality["accuracy"],
@@ -292,26 +268,49 @@ def train_and_evaluate(
         "first_epoch_seconds": times[0],
         "eval_seconds": statistics.median(e["eval_seconds"] for e in epochs),
         "samples_per_second": last["samples"] / statistics.median(steady),
-        "train_samples": len(x_train),
-        "test_samples": len(x_test),
-        "data_load_seconds": load_seconds,
-        "baseline_rss_bytes": baseline_rss,
+        "train_samples": len(data.x_train),
+        "test_samples": len(data.x_test),
     }
     for key in last:
         if key.endswith(("_forward", "_backward", "_eval")):
             metrics[key] = _mean([e[key] for e in epochs if e.get(key) is not None])
-    peak_rss = _peak_rss_bytes(reset_ok)
-    metrics["peak_rss_bytes"] = peak_rss
-    metrics["peak_rss_increase_bytes"] = max(0, peak_rss - baseline_rss)
-    metrics["peak_rss_exact"] = reset_ok
-    if device.type == "cuda":
-        metrics["cuda_peak_allocated_bytes"] = torch.cuda.max_memory_allocated(device)
-        metrics["cuda_peak_reserved_bytes"] = torch.cuda.max_memory_reserved(device)
-        metrics["peak_memory_bytes"] = metrics["cuda_peak_allocated_bytes"]
-    else:
-        metrics["peak_memory_bytes"] = peak_rss
-    metrics["threads"] = torch.get_num_threads()
-    return {"status": "done", "metrics": metrics, "epochs": epochs}
+    return metrics
+
+
+def train_and_evaluate(
+    config: dict[str, Any], registry: Registry, progress: str = "", epochs: list | None = None
+) -> Outcome:
+    """Train and evaluate one run in this process. Returns the outcome (status, metrics,
+    epochs); raises for failures, which ``execute`` turns into statuses. Finished epochs are
+    appended to ``epochs`` as they complete, so a caller keeps them when a later one fails."""
+    device = _setup(config)
+    train = config["train"]
+    load_start = time.perf_counter()
+    data = load_dataset(registry, config["dataset"])
+    load_seconds = time.perf_counter() - load_start
+
+    model = build_model(registry, config, data).to(device)
+    n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    optimizer = make_optimizer(model, train)
+    generator = torch.Generator().manual_seed(int(config["seed"]))
+    memory = MemoryProbe(device)
+
+    batches = batches_per_epoch(len(data.x_train), train)
+    epochs = [] if epochs is None else epochs
+    bar = _progress(train["epochs"] * batches, progress)
+    predictions = None
+    for epoch in range(1, train["epochs"] + 1):
+        trained = train_epoch(model, optimizer, data, train, device, generator, epoch, batches, bar)
+        predictions, evaluated = evaluate_epoch(model, data, train, device)
+        epochs.append({"epoch": epoch, **trained, **evaluated})
+    if bar is not None:
+        bar.close()
+
+    _sync(device)
+    metrics = {"n_params": n_params, **final_metrics(epochs, predictions, data),
+               "data_load_seconds": load_seconds, "baseline_rss_bytes": memory.baseline_rss,
+               **memory.metrics(), "threads": torch.get_num_threads()}
+    return outcome(DONE, metrics=metrics, epochs=epochs)
 
 
 def _progress(total: int, desc: str):
@@ -322,44 +321,43 @@ def _progress(total: int, desc: str):
     return tqdm(total=total, desc=desc, unit="batch", leave=False, disable=None)
 
 
-def execute(task: dict[str, Any]) -> dict[str, Any]:
-    """Run one task and always return an outcome dict (never raises for run failures).
+def _failure(exc: BaseException) -> Outcome:
+    """The outcome of a run that raised ``exc`` (call it while handling ``exc``).
 
     Unsupported -> skipped; Diverged, or any error whose message is the solver's
     "underflow in dt" / "max_num_steps exceeded" -> diverged; KeyboardInterrupt ->
     interrupted; anything else -> failed, with a one-line reason and the traceback."""
-    def _one_line(exc: BaseException, named: bool = True) -> str:
-        text = (f"{type(exc).__name__}: {exc}" if named else str(exc)).strip().splitlines()
-        return text[0] if text else type(exc).__name__
+    if isinstance(exc, Unsupported):
+        return outcome(SKIPPED, one_line(exc, named=False))
+    if isinstance(exc, KeyboardInterrupt):
+        return outcome(INTERRUPTED, "interrupted (SIGINT reached the run process)")
+    if isinstance(exc, OdebenchError):
+        status = DIVERGED if isinstance(exc, Diverged) else FAILED
+        return outcome(status, one_line(exc, named=False), traceback=traceback.format_exc())
+    status = DIVERGED if any(m in str(exc) for m in DIVERGED_MESSAGES) else FAILED
+    return outcome(status, one_line(exc), traceback=traceback.format_exc())
 
+
+def execute(task: Task) -> Outcome:
+    """Run one task and always return an outcome (never raises for run failures; see
+    ``_failure`` for which exception becomes which status)."""
     started = time.time()
-    outcome: dict[str, Any]
     partial_epochs: list = []
+    plugins: dict[str, str] = {}
     try:
         registry = load_registry(task.get("plugin_files", ()))
+        plugins = registry.plugins
         if not task["config"].get("threads") and task.get("default_threads"):
             torch.set_num_threads(int(task["default_threads"]))
-        outcome = train_and_evaluate(task["config"], registry, task.get("progress", ""), partial_epochs)
-    except Unsupported as exc:
-        outcome = {"status": "skipped", "reason": _one_line(exc, named=False)}
-    except Diverged as exc:
-        outcome = {"status": "diverged", "reason": _one_line(exc, named=False),
-                   "traceback": traceback.format_exc()}
-    except KeyboardInterrupt:
-        outcome = {"status": "interrupted", "reason": "interrupted (SIGINT reached the run process)"}
-    except OdebenchError as exc:
-        outcome = {"status": "failed", "reason": _one_line(exc, named=False),
-                   "traceback": traceback.format_exc()}
+        result = train_and_evaluate(task["config"], registry, task.get("progress", ""), partial_epochs)
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a recorded status
-        status = "diverged" if any(m in str(exc) for m in DIVERGED_MESSAGES) else "failed"
-        outcome = {"status": status, "reason": _one_line(exc), "traceback": traceback.format_exc()}
-    outcome.setdefault("metrics", {})
-    outcome.setdefault("epochs", partial_epochs)
+        result = _failure(exc)
+        result["epochs"] = partial_epochs
     if task.get("parallel_runs"):
         # Timings are only comparable under the same parallelism: record it with the run.
-        outcome["metrics"]["parallel_runs"] = int(task["parallel_runs"])
-    outcome["machine"] = machine_info(task["config"]["device"])
-    outcome["started_at"] = started
-    outcome["finished_at"] = time.time()
-    outcome["pid"] = os.getpid()
-    return outcome
+        result["metrics"]["parallel_runs"] = int(task["parallel_runs"])
+    result["machine"] = machine_info(task["config"]["device"], plugins)
+    result["started_at"] = started
+    result["finished_at"] = time.time()
+    result["pid"] = os.getpid()
+    return result

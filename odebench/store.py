@@ -4,6 +4,9 @@ Each finished attempt of a run is written in one transaction (its ``runs`` row a
 ``epochs`` rows together), so a killed driver leaves either the whole attempt or nothing, and
 several drivers can write to the same store at once. Config, metrics and machine are JSON
 columns, so the schema does not change when a plugin adds a metric.
+
+``Database`` is the file (where it is, whether it can be written, connections, the schema);
+``Store`` adds the writes and the queries on top of it.
 """
 
 from __future__ import annotations
@@ -19,10 +22,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .types import OdebenchError
+from .types import FINISHED, OdebenchError, Outcome
 
 FILENAME = "odebench.sqlite"
-FINISHED = ("done", "diverged", "skipped")  # not rerun; failed/timeout/interrupted are
 BUSY_SECONDS = 120  # how long a writer waits for another driver's transaction
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -63,7 +65,9 @@ def _json(value: Any) -> str:
     return json.dumps(clean(value), sort_keys=True)
 
 
-class Store:
+class Database:
+    """The SQLite file of a results directory: connections, the schema, write access."""
+
     def __init__(self, directory: str | os.PathLike):
         self.directory = Path(directory)
         self.path = self.directory / FILENAME
@@ -145,31 +149,61 @@ class Store:
                 time.sleep(0.05)
         self._ready = True
 
-    def add(self, config: dict[str, Any], key: str, outcome: dict[str, Any], code_version: str,
+
+def _insert_attempt(conn: sqlite3.Connection, config: dict[str, Any], key: str, outcome: Outcome,
+                    code_version: str, executor: str) -> int:
+    """Insert one attempt and its epochs in one transaction; returns the row id."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        cur = conn.execute(
+            "INSERT INTO runs (suite, run_key, status, reason, traceback, config, metrics,"
+            " machine, code_version, executor, started_at, finished_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (config["suite"], key, outcome["status"], outcome.get("reason"),
+             outcome.get("traceback"), _json(config), _json(outcome.get("metrics", {})),
+             _json(outcome.get("machine", {})), code_version, executor,
+             outcome.get("started_at"), outcome.get("finished_at", time.time())),
+        )
+        run_id = cur.lastrowid
+        conn.executemany(
+            "INSERT INTO epochs (run_id, epoch, metrics) VALUES (?, ?, ?)",
+            [(run_id, e["epoch"], _json(e)) for e in outcome.get("epochs", [])],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return run_id
+
+
+def _epochs_of(conn: sqlite3.Connection, ids: list[int]) -> dict[int, list]:
+    """The epochs of the given runs, by run id, in epoch order."""
+    epochs: dict[int, list] = {}
+    for chunk in range(0, len(ids), 500):  # SQLite caps the number of ? in one statement
+        part = ids[chunk:chunk + 500]
+        for e in conn.execute(
+            f"SELECT run_id, metrics FROM epochs WHERE run_id IN ({','.join('?' * len(part))})"
+            " ORDER BY run_id, epoch", part):
+            epochs.setdefault(e[0], []).append(json.loads(e[1]))
+    return epochs
+
+
+def _decode(row: sqlite3.Row, epochs: dict[int, list]) -> dict[str, Any]:
+    item = dict(row)
+    for column in ("config", "metrics", "machine"):
+        item[column] = json.loads(item[column])
+    item["epochs"] = epochs.get(item["id"], [])
+    return item
+
+
+class Store(Database):
+    """The results store: attempts written whole, the latest attempt of each run read back."""
+
+    def add(self, config: dict[str, Any], key: str, outcome: Outcome, code_version: str,
             executor: str = "local") -> int:
         """Write one attempt of a run and its epochs atomically; returns the row id."""
         with self.connect(write=True) as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                cur = conn.execute(
-                    "INSERT INTO runs (suite, run_key, status, reason, traceback, config, metrics,"
-                    " machine, code_version, executor, started_at, finished_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (config["suite"], key, outcome["status"], outcome.get("reason"),
-                     outcome.get("traceback"), _json(config), _json(outcome.get("metrics", {})),
-                     _json(outcome.get("machine", {})), code_version, executor,
-                     outcome.get("started_at"), outcome.get("finished_at", time.time())),
-                )
-                run_id = cur.lastrowid
-                conn.executemany(
-                    "INSERT INTO epochs (run_id, epoch, metrics) VALUES (?, ?, ?)",
-                    [(run_id, e["epoch"], _json(e)) for e in outcome.get("epochs", [])],
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        return run_id
+            return _insert_attempt(conn, config, key, outcome, code_version, executor)
 
     def statuses(self, suite: str) -> dict[str, str]:
         """The status of the latest attempt of each run of ``suite``, by run key."""
@@ -200,24 +234,10 @@ class Store:
                     f"{where} GROUP BY suite, run_key) ORDER BY id",
                     (suite,) if suite else (),
                 ).fetchall()
-                epochs: dict[int, list] = {}
-                ids = [r["id"] for r in rows]
-                for chunk in range(0, len(ids), 500):
-                    part = ids[chunk:chunk + 500]
-                    for e in conn.execute(
-                        f"SELECT run_id, metrics FROM epochs WHERE run_id IN ({','.join('?' * len(part))})"
-                        " ORDER BY run_id, epoch", part):
-                        epochs.setdefault(e[0], []).append(json.loads(e[1]))
+                epochs = _epochs_of(conn, [r["id"] for r in rows])
             except sqlite3.OperationalError:
                 return []
-        out = []
-        for r in rows:
-            item = dict(r)
-            for column in ("config", "metrics", "machine"):
-                item[column] = json.loads(item[column])
-            item["epochs"] = epochs.get(item["id"], [])
-            out.append(item)
-        return out
+        return [_decode(r, epochs) for r in rows]
 
     def suites(self) -> list[str]:
         with self.connect() as conn:

@@ -7,21 +7,19 @@ naming the file, the field and the fix.
 from __future__ import annotations
 
 import copy
-import difflib
 import hashlib
 import inspect
 import itertools
 import json
 import re
-import types
 import typing
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import yaml
 
+from .params import check_dataset_params, check_params, param_types, suggest
 from .plugins import Registry, load_registry, plugin_files_in
 from .types import SuiteError
 
@@ -50,7 +48,6 @@ TOP_KEYS = {
     "timeout", "threads",
 }
 RUN_RESERVED = {"model", "solver", "eval_solver", "train"}
-DATASET_SUBSAMPLE = {"train_size": int | None, "test_size": int | None}
 
 
 @dataclass
@@ -97,83 +94,6 @@ def parse_duration(value: Any, where: str) -> float | None:
     if seconds < 0:
         raise SuiteError(f"{where}: a timeout cannot be negative")
     return seconds or None
-
-
-def _suggest(name: str, known: typing.Iterable[str]) -> str:
-    known = sorted(known)
-    close = difflib.get_close_matches(str(name), known, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    return f"{hint}(known: {', '.join(known) or 'none'})"
-
-
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return " | ".join(repr(a) for a in typing.get_args(tp))
-    if origin in (Union, types.UnionType):
-        return " | ".join(_type_name(a) for a in typing.get_args(tp))
-    return "null" if tp is type(None) else getattr(tp, "__name__", str(tp))
-
-
-def _matches(value: Any, tp: Any) -> bool:
-    if tp is inspect.Parameter.empty or tp is Any:
-        return True
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return value in typing.get_args(tp)
-    if origin in (Union, types.UnionType):
-        return any(_matches(value, a) for a in typing.get_args(tp))
-    if tp is type(None):
-        return value is None
-    if tp is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if tp is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if isinstance(tp, type):
-        if tp in (str, bool, list, dict):
-            return isinstance(value, tp)
-        return True  # richer types (e.g. odebench.Solver) are not suite values
-    return True
-
-
-def param_types(fn: Callable[..., Any], skip: int | set[str] = 0) -> tuple[dict[str, Any], bool]:
-    """The keyword parameters a plugin callable accepts, with their annotations, and whether it
-    takes ``**kwargs``. ``skip`` drops the first N positional parameters or the named ones."""
-    sig = inspect.signature(fn)
-    try:
-        hints = typing.get_type_hints(fn)
-    except Exception:
-        hints = {}
-    params = list(sig.parameters.values())
-    if isinstance(skip, int):
-        params = params[skip:]
-    else:
-        params = [p for p in params if p.name not in skip]
-    accepted: dict[str, Any] = {}
-    var_kw = False
-    for p in params:
-        if p.kind is p.VAR_KEYWORD:
-            var_kw = True
-        elif p.kind is not p.VAR_POSITIONAL:
-            accepted[p.name] = hints.get(p.name, p.annotation)
-    return accepted, var_kw
-
-
-def check_params(
-    params: dict[str, Any], accepted: dict[str, Any], var_kw: bool, where: str, what: str
-) -> None:
-    for key, value in params.items():
-        if key not in accepted:
-            if var_kw:
-                continue
-            raise SuiteError(f"{where}.{key}: unknown parameter of {what}; {_suggest(key, accepted)}")
-        if not _matches(value, accepted[key]):
-            hint = ""
-            if isinstance(value, str) and re.fullmatch(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+", value):
-                hint = f" (YAML reads {value} as text: write it with a dot, e.g. 1.0e-3)"
-            raise SuiteError(
-                f"{where}.{key}: expected {_type_name(accepted[key])} for {what}, got {value!r}{hint}"
-            )
 
 
 def _read_yaml(path: Path) -> Any:
@@ -237,7 +157,7 @@ def load_suite(
     unknown = set(data) - TOP_KEYS
     if unknown:
         key = sorted(unknown)[0]
-        raise SuiteError(f"{f}: {key}: unknown top-level key; {_suggest(key, TOP_KEYS)}")
+        raise SuiteError(f"{f}: {key}: unknown top-level key; {suggest(key, TOP_KEYS)}")
     for key in ("name", "dataset", "runs"):
         if key not in data:
             raise SuiteError(f"{f}: {key}: missing; every suite needs 'name', 'dataset' and 'runs'")
@@ -245,9 +165,7 @@ def load_suite(
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise SuiteError(f"{f}: name: expected a word of letters, digits, '-', '_' or '.', got {name!r}")
 
-    plugin_files = []
-    for d in plugin_dirs:
-        plugin_files += plugin_files_in(d)
+    plugin_files = plugin_files_in(plugin_dirs)
     for item in _as_list(data.get("plugins", []), f"{f}: plugins", str):
         p = (path.parent / item).resolve()
         if not p.is_file():
@@ -272,12 +190,10 @@ def load_suite(
     dataset = dict(dataset)
     if dataset["name"] not in registry.datasets:
         raise SuiteError(
-            f"{f}: dataset.name: unknown dataset {dataset['name']!r}; {_suggest(dataset['name'], registry.datasets)}"
+            f"{f}: dataset.name: unknown dataset {dataset['name']!r}; {suggest(dataset['name'], registry.datasets)}"
         )
-    accepted, var_kw = param_types(registry.datasets[dataset["name"]].obj)
-    accepted = {**DATASET_SUBSAMPLE, **accepted}
-    check_params({k: v for k, v in dataset.items() if k != "name"}, accepted, var_kw,
-                 f"{f}: dataset", f"dataset {dataset['name']!r}")
+    check_dataset_params(registry.datasets[dataset["name"]].obj,
+                         {k: v for k, v in dataset.items() if k != "name"}, f"{f}: dataset", dataset["name"])
     if "path" in dataset and isinstance(dataset["path"], str):
         dataset["path"] = _resolve_data_path(dataset["path"], path)
 
@@ -363,7 +279,7 @@ def _resolve_run(
 ) -> list[dict[str, Any]]:
     model = variant["model"]
     if not isinstance(model, str) or model not in registry.models:
-        raise SuiteError(f"{where}.model: unknown model {model!r}; {_suggest(str(model), registry.models)}")
+        raise SuiteError(f"{where}.model: unknown model {model!r}; {suggest(str(model), registry.models)}")
     factory = registry.models[model].obj
     accepted, var_kw = param_types(factory, skip={"shape", "solver"})
     takes_solver = "solver" in inspect.signature(factory).parameters
@@ -413,7 +329,7 @@ def _check_solver(solver: Any, where: str, registry: Registry) -> dict[str, Any]
         raise SuiteError(f"{where}: expected a name or a mapping with a 'name', e.g. {{name: rk4, steps: 4}}")
     if solver["name"] not in registry.solvers:
         raise SuiteError(
-            f"{where}.name: unknown solver {solver['name']!r}; {_suggest(str(solver['name']), registry.solvers)}"
+            f"{where}.name: unknown solver {solver['name']!r}; {suggest(str(solver['name']), registry.solvers)}"
         )
     accepted, var_kw = param_types(registry.solvers[solver["name"]].obj, skip=3)
     check_params({k: v for k, v in solver.items() if k != "name"}, accepted, var_kw, where,

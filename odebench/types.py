@@ -1,12 +1,19 @@
-"""Small value types shared by the core and plugins (see hookspecs.py for the contract)."""
+"""Small value types shared by the core and plugins (see hookspecs.py for the contract), and
+the executor contract: what a task and an outcome hold, and which statuses a run can end in.
+
+No torch here at import time: ``odebench`` imports this module, and ``odebench --help`` should
+not pay for torch.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 class OdebenchError(Exception):
@@ -55,6 +62,8 @@ class Dataset:
 
     def validate(self, name: str) -> None:
         """Check the loader kept its promise; raise DataError naming what is wrong."""
+        import torch
+
         for split in ("train", "test"):
             x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
             if x.dtype != torch.float32 or x.dim() != 3:
@@ -94,3 +103,74 @@ class Solver:
         return self.solve_adjoint(
             func, y0, t, adjoint_params=adjoint_params, seminorm=seminorm, **self.options
         )
+
+
+# ---------------------------------------------------------------- the executor contract
+
+Status = Literal["done", "diverged", "skipped", "failed", "timeout", "interrupted"]
+DONE: Status = "done"
+DIVERGED: Status = "diverged"
+SKIPPED: Status = "skipped"
+FAILED: Status = "failed"
+TIMEOUT: Status = "timeout"
+INTERRUPTED: Status = "interrupted"
+# Finished runs are not rerun (their result would not change); the others run again.
+FINISHED: frozenset[str] = frozenset({DONE, DIVERGED, SKIPPED})
+RERUN: frozenset[str] = frozenset({FAILED, TIMEOUT, INTERRUPTED})
+# Ended as the suite intended: anything else makes ``odebench run`` exit 1.
+SUCCEEDED: frozenset[str] = frozenset({DONE, SKIPPED})
+
+
+class Task(TypedDict, total=False):
+    """One run as the driver hands it to an executor (JSON-serialisable)."""
+
+    key: str  # the run key (suite.run_key of config)
+    config: dict[str, Any]  # the run's resolved config
+    plugin_files: list[str]  # loose plugin files the run process loads
+    timeout: float | None  # seconds; None = no limit
+    progress: str  # progress-bar label
+    default_threads: int  # set by an executor: the run's share of its machine's cores
+    parallel_runs: int  # set by an executor: runs sharing that machine
+
+
+class Outcome(TypedDict, total=False):
+    """What a run ended with; the driver stores it as one attempt."""
+
+    status: Status
+    reason: str  # one line; absent for a run that is done
+    traceback: str
+    metrics: dict[str, Any]
+    epochs: list[dict[str, Any]]
+    machine: dict[str, Any]
+    started_at: float
+    finished_at: float
+    pid: int
+
+
+def outcome(
+    status: Status,
+    reason: str | None = None,
+    *,
+    started: float | None = None,
+    traceback: str = "",
+    metrics: dict[str, Any] | None = None,
+    epochs: list[dict[str, Any]] | None = None,
+) -> Outcome:
+    """An outcome with every key a store needs; ``started`` defaults to now (a run that
+    never started)."""
+    now = time.time()
+    out: Outcome = {"status": status, "metrics": {} if metrics is None else metrics,
+                    "epochs": [] if epochs is None else epochs,
+                    "started_at": now if started is None else started, "finished_at": now}
+    if reason is not None:
+        out["reason"] = reason
+    if traceback:
+        out["traceback"] = traceback
+    return out
+
+
+def one_line(exc: BaseException, named: bool = True) -> str:
+    """The first line of an exception's message, after its type name unless ``named`` is
+    False; the type name alone when the message is empty."""
+    text = (f"{type(exc).__name__}: {exc}" if named else str(exc)).strip().splitlines()
+    return text[0] if text else type(exc).__name__

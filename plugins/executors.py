@@ -18,9 +18,9 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 
 import odebench
+from odebench.types import FAILED, INTERRUPTED, Outcome, Task, outcome
 
 
 def _cores() -> int:
@@ -30,11 +30,8 @@ def _cores() -> int:
     return os.cpu_count() or 1
 
 
-def _interrupted(task: dict, exc: BaseException) -> dict[str, Any]:
-    now = time.time()
-    why = str(exc) or "Ctrl-C"
-    return {"status": "interrupted", "reason": f"interrupted by {why}; rerun to redo it",
-            "metrics": {}, "epochs": [], "started_at": now, "finished_at": now}
+def _interrupted(task: Task, exc: BaseException) -> Outcome:
+    return outcome(INTERRUPTED, f"interrupted by {str(exc) or 'Ctrl-C'}; rerun to redo it")
 
 
 class LocalExecutor:
@@ -50,11 +47,11 @@ class LocalExecutor:
         for task in tasks:
             task.setdefault("parallel_runs", 1)
             try:
-                outcome = fn(task)
+                result = fn(task)
             except KeyboardInterrupt as exc:
                 yield task, _interrupted(task, exc)
                 raise
-            yield task, outcome
+            yield task, result
 
 
 def run_on_worker(fn: Callable[[dict], dict], task: dict, slots_by_host: dict[str, int]) -> dict:
@@ -133,12 +130,10 @@ class DaskExecutor:
             for future in as_completed(futures):
                 task = pending.pop(future)
                 try:
-                    outcome = future.result()
+                    result = future.result()
                 except Exception as exc:  # the worker itself died or the scheduler went away
-                    now = time.time()
-                    outcome = {"status": "failed", "reason": f"dask: {type(exc).__name__}: {exc}",
-                               "metrics": {}, "epochs": [], "started_at": now, "finished_at": now}
-                yield task, outcome
+                    result = outcome(FAILED, f"dask: {type(exc).__name__}: {exc}")
+                yield task, result
         except KeyboardInterrupt as exc:
             for task in self._running(pending):
                 yield task, _interrupted(task, exc)

@@ -42,9 +42,11 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from odebench_plugins.mitbih_common import CLASSES, KAGGLE_COUNTS, cache_root
 
 import odebench
 from odebench import DataError
+from odebench.types import one_line
 
 RECORDS = [
     "100", "101", "102", "103", "104", "105", "106", "107", "108", "109", "111", "112", "113",
@@ -56,7 +58,6 @@ DS1 = ["101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "12
        "201", "203", "205", "207", "208", "209", "215", "220", "223", "230"]
 DS2 = ["100", "103", "105", "111", "113", "117", "121", "123", "200", "202", "210", "212",
        "213", "214", "219", "221", "222", "228", "231", "232", "233", "234"]
-CLASSES = ["N", "S", "V", "F", "Q"]
 AAMI = {**dict.fromkeys("NLRej", 0), **dict.fromkeys("AaJS", 1), **dict.fromkeys("VE", 2),
         "F": 3, **dict.fromkeys("/fQ", 4)}
 LEADS = ("MLII", "V5")  # first one present is used (102 and 104 have no MLII)
@@ -74,18 +75,8 @@ PREPROCESSING = {
     "scale": "per-beat min-max",
 }
 
-# Both Kaggle files (Kachuee et al. 2018) and the AAMI-mapped annotations of all 48 records.
-KAGGLE_COUNTS = {
-    "train": {"N": 72471, "S": 2223, "V": 5788, "F": 641, "Q": 6431},
-    "test": {"N": 18118, "S": 556, "V": 1448, "F": 162, "Q": 1608},
-    "all": {"N": 90589, "S": 2779, "V": 7236, "F": 803, "Q": 8039},
-}
 PHYSIONET = "https://physionet.org/content/mitdb/1.0.0/"
 BYTES_PER_SAMPLE = {"212": 1.5, "16": 2, "61": 2, "80": 1, "8": 1, "24": 3, "32": 4}
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("ODEBENCH_CACHE_DIR") or Path.home() / ".cache" / "odebench").expanduser()
 
 
 # ---------------------------------------------------------------- beats from one signal
@@ -144,7 +135,7 @@ def _check_record(folder: Path, name: str):
     try:
         header = wfdb.rdheader(str(folder / name))
     except Exception as exc:  # wfdb raises many types for a garbled header
-        raise DataError(f"mitbih: {hea} is not a valid WFDB header ({_one_line(exc)}); "
+        raise DataError(f"mitbih: {hea} is not a valid WFDB header ({one_line(exc)}); "
                         f"replace it with the original from {PHYSIONET}") from None
     if not header.fs or header.fs <= 0 or not header.sig_len or not header.n_sig:
         raise DataError(f"mitbih: {hea} declares no sampling rate, signals or length; "
@@ -163,11 +154,6 @@ def _check_record(folder: Path, name: str):
             raise DataError(f"mitbih: {dat} is truncated ({dat.stat().st_size} bytes, header "
                             f"needs {int(size)}); download it again from {PHYSIONET}")
     return header
-
-
-def _one_line(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def _record_files(folder: Path, name: str) -> list[Path]:
@@ -192,12 +178,12 @@ def build_record(folder: Path, name: str) -> dict[str, np.ndarray]:
         record = wfdb.rdrecord(str(folder / name), channels=[header.sig_name.index(lead)])
     except Exception as exc:
         raise DataError(f"mitbih: cannot read the signal of {folder / name}.hea's .dat file "
-                        f"({_one_line(exc)}); download record {name} again from {PHYSIONET}") from None
+                        f"({one_line(exc)}); download record {name} again from {PHYSIONET}") from None
     try:
         ann = wfdb.rdann(str(folder / name), "atr")
     except Exception as exc:
         raise DataError(f"mitbih: {folder / name}.atr is not a valid annotation file "
-                        f"({_one_line(exc)}); download it again from {PHYSIONET}") from None
+                        f"({one_line(exc)}); download it again from {PHYSIONET}") from None
     samples = np.asarray(ann.sample)
     if not len(samples) or samples.min() < 0 or samples.max() >= header.sig_len \
             or np.any(np.diff(samples) < 0) or not any(s in AAMI for s in ann.symbol):
@@ -259,7 +245,7 @@ def download(folder: Path, records: list[str]) -> None:
             shutil.rmtree(partial, ignore_errors=True)
             raise DataError(
                 f"mitbih: cannot download record {name} from PhysioNet into {folder} "
-                f"({_one_line(exc)}); without internet, copy the 48 records (.hea/.dat/.atr from "
+                f"({one_line(exc)}); without internet, copy the 48 records (.hea/.dat/.atr from "
                 f"{PHYSIONET}) into a folder and set ODEBENCH_DATA_DIR or dataset.path to it"
             ) from None
         for f in partial.iterdir():

@@ -19,23 +19,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from odebench_plugins.mitbih_common import CLASSES, KAGGLE_COUNTS, cache_root
 
 import odebench
 from odebench import DataError
 
-CLASSES = ["N", "S", "V", "F", "Q"]
 COLUMNS = 188
 KAGGLE_URL = "https://www.kaggle.com/datasets/shayanfazeli/heartbeat"
-KAGGLE_COUNTS = {
-    "train": {"N": 72471, "S": 2223, "V": 5788, "F": 641, "Q": 6431},
-    "test": {"N": 18118, "S": 556, "V": 1448, "F": 162, "Q": 1608},
-    "all": {"N": 90589, "S": 2779, "V": 7236, "F": 803, "Q": 8039},
-}
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("ODEBENCH_CACHE_DIR") or Path.home() / ".cache" / "odebench").expanduser()
-
 
 def diagnose(file: Path) -> str:
     """The first problem in a CSV file, as 'FILE line N: what is wrong' ('' if none found)."""

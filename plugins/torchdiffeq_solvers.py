@@ -22,10 +22,12 @@ FIXED = ("euler", "midpoint", "heun2", "heun3", "rk4", "explicit_adams", "implic
 warnings.filterwarnings("ignore", message="Solver '.*' does not support callbacks")
 
 
-
-def _adjoint_kwargs(options: dict, seminorm: bool) -> dict:
+def _odeint_adjoint(method: str, func, y0, t, adjoint_params, seminorm: bool, options: dict,
+                    rtol: float = 1e-3, atol: float = 1e-3) -> torch.Tensor:
     # torchdiffeq copies `options` to the backward pass only when adjoint_options is None.
-    return {"adjoint_options": {**options, "norm": "seminorm"}} if seminorm else {}
+    extra = {"adjoint_options": {**options, "norm": "seminorm"}} if seminorm else {}
+    return torchdiffeq.odeint_adjoint(func, y0, t, rtol=rtol, atol=atol, method=method, options=options,
+                                      adjoint_params=tuple(adjoint_params), **extra)
 
 
 def _adaptive(method: str):
@@ -34,31 +36,17 @@ def _adaptive(method: str):
         y0: torch.Tensor,
         t: torch.Tensor,
         *,
-        rtol: float = 1e-3,
-        atol: float = 1e-3,
-        max_num_steps: int = 10_000,
-        first_step: float | None = None,
+        rtol: float = 1e-3, atol: float = 1e-3, max_num_steps: int = 10_000, first_step: float | None = None,
     ) -> torch.Tensor:
         options = _adaptive_options(max_num_steps, first_step)
         return torchdiffeq.odeint(func, y0, t, rtol=rtol, atol=atol, method=method, options=options)
 
     def solve_adjoint(
-        func,
-        y0: torch.Tensor,
-        t: torch.Tensor,
-        *,
-        adjoint_params,
-        seminorm: bool = False,
-        rtol: float = 1e-3,
-        atol: float = 1e-3,
-        max_num_steps: int = 10_000,
-        first_step: float | None = None,
+        func, y0: torch.Tensor, t: torch.Tensor, *, adjoint_params, seminorm: bool = False,
+        rtol: float = 1e-3, atol: float = 1e-3, max_num_steps: int = 10_000, first_step: float | None = None,
     ) -> torch.Tensor:
         options = _adaptive_options(max_num_steps, first_step)
-        return torchdiffeq.odeint_adjoint(
-            func, y0, t, rtol=rtol, atol=atol, method=method, options=options,
-            adjoint_params=tuple(adjoint_params), **_adjoint_kwargs(options, seminorm),
-        )
+        return _odeint_adjoint(method, func, y0, t, adjoint_params, seminorm, options, rtol, atol)
 
     return solve, solve_adjoint
 
@@ -94,20 +82,10 @@ def _fixed(method: str):
         return torchdiffeq.odeint(func, y0, t, rtol=1e-3, atol=1e-3, method=method, options=options)
 
     def solve_adjoint(
-        func,
-        y0: torch.Tensor,
-        t: torch.Tensor,
-        *,
-        adjoint_params,
-        seminorm: bool = False,
-        steps: int = 1,
-        step_size: float | None = None,
+        func, y0: torch.Tensor, t: torch.Tensor, *, adjoint_params, seminorm: bool = False,
+        steps: int = 1, step_size: float | None = None,
     ) -> torch.Tensor:
-        options = _fixed_options(steps, step_size)
-        return torchdiffeq.odeint_adjoint(
-            func, y0, t, rtol=1e-3, atol=1e-3, method=method, options=options,
-            adjoint_params=tuple(adjoint_params), **_adjoint_kwargs(options, seminorm),
-        )
+        return _odeint_adjoint(method, func, y0, t, adjoint_params, seminorm, _fixed_options(steps, step_size))
 
     return solve, solve_adjoint
 

@@ -189,3 +189,64 @@ def test_a_plugin_that_fails_to_import_is_a_failed_check(cli, tmp_path):
 def test_missing_plugin_file_is_a_user_error(cli, tmp_path):
     code, _, err = cli("check", tmp_path / "absent.py")
     assert code == 2 and "not found" in err
+
+
+NEEDS_SOLVER = '''
+import torch
+import odebench
+
+
+class Decay(torch.nn.Module):
+    def __init__(self, shape, solver):
+        super().__init__()
+        self.solver = solver
+        self.rate = torch.nn.Parameter(torch.ones(()))
+        self.head = torch.nn.Linear(shape.channels * shape.length, shape.n_classes)
+
+    def forward(self, x):
+        t = torch.tensor([0.0, 1.0])
+        y = self.solver(lambda s, y: -self.rate * y, x.flatten(1), t)[-1]
+        return self.head(y)
+
+
+def build(shape: odebench.DatasetShape, solver: odebench.Solver) -> torch.nn.Module:
+    return Decay(shape, solver)
+
+
+@odebench.hookimpl
+def register_models(register):
+    register("needs-solver", build)
+'''
+
+
+def test_a_model_without_a_default_solver_is_checked_with_any_solver_or_the_named_one(cli, tmp_path):
+    path = tmp_path / "needs.py"
+    path.write_text(NEEDS_SOLVER)
+    results = run_checks(str(path))
+    assert {r.result for r in results} == {"pass"}, results
+    code, out, _ = cli("check", path, "--solver", "euler")
+    assert code == 0 and {r[2] for r in rows(out)} == {"pass"}
+    code, _, err = cli("check", path, "--solver", "eulr")
+    assert code == 2 and "did you mean 'euler'" in err
+
+
+def test_any_solver_is_the_first_whose_defaults_run():
+    import torch
+
+    from odebench.check import Skip, any_solver
+    from odebench.plugins import Entry, Registry
+
+    def broken(func, y0, t):
+        raise RuntimeError("no")
+
+    def euler(func, y0, t, *, steps: int = 100):
+        y, h = y0, (t[-1] - t[0]) / steps
+        for i in range(steps):
+            y = y + h * func(t[0] + i * h, y)
+        return torch.stack([y0, y])
+
+    registry = Registry(solvers={"broken": Entry("solvers", "broken", broken, "p", "1"),
+                                 "euler": Entry("solvers", "euler", euler, "p", "1")})
+    assert any_solver(registry) == "euler"
+    with pytest.raises(Skip):
+        any_solver(Registry(solvers={"broken": Entry("solvers", "broken", broken, "p", "1")}))

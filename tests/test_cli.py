@@ -53,6 +53,14 @@ def test_external_plugin_file_registers_a_solver_that_runs(tmp_path, cli, write_
     code, out, err = cli("run", path, "--results", results, "--plugins-dir", plugins)
     assert code == 0, err
     assert "my-euler steps=3" in out and "| done " in out
+    # The run records the plugins it loaded: a distribution's version, a loose file's hash.
+    import hashlib
+    import json
+
+    machine = json.loads(sqlite3.connect(results / "odebench.sqlite").execute("SELECT machine FROM runs").fetchone()[0])
+    digest = hashlib.sha256((plugins / "my_euler.py").read_bytes()).hexdigest()[:12]
+    assert machine["plugins"]["my_euler.py"] == f"file sha256:{digest}"
+    assert machine["plugins"]["torchdiffeq"] == "odebench 0.1.0" and "torchdiffeq" not in machine
     code, csv, _ = cli("report", "--results", results, "--format", "csv")
     import io
 

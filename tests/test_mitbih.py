@@ -17,8 +17,8 @@ import wfdb
 from odebench_plugins import mitbih
 
 from odebench import DataError
+from odebench.binding import load_dataset
 from odebench.plugins import load_registry
-from odebench.runner import load_dataset
 
 # wfdb 4.3 calls pandas APIs that pandas deprecates; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword")

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from odebench import DatasetShape, Solver
+from odebench.binding import bind_solver
 from odebench.plugins import load_registry
-from odebench.runner import bind_solver
 
 SHAPE = DatasetShape(channels=1, length=187, n_classes=5)
 

@@ -15,8 +15,8 @@ pytest.importorskip("torchode")
 pytest.importorskip("odebench_torchode")
 
 from odebench import DatasetShape, Solver, Unsupported  # noqa: E402
+from odebench.binding import bind_solver  # noqa: E402
 from odebench.plugins import load_registry
-from odebench.runner import bind_solver  # noqa: E402
 
 SHAPE = DatasetShape(channels=1, length=187, n_classes=5)
 SUITE = "suites/torchode.yaml"

@@ -14,9 +14,10 @@ import time
 
 import torch
 
+from odebench.binding import build_model, load_dataset
 from odebench.isolate import run_isolated
 from odebench.plugins import load_registry
-from odebench.runner import build_model, load_dataset, train_and_evaluate
+from odebench.runner import train_and_evaluate
 from odebench.suite import TRAIN_DEFAULTS
 
 

@@ -11,8 +11,8 @@ import argparse
 import torch
 
 from odebench import DatasetShape
+from odebench.binding import bind_solver
 from odebench.plugins import load_registry
-from odebench.runner import bind_solver
 
 
 def nfe(registry, gradient: str, tol: float, batch: int) -> tuple[int, int]:

@@ -12,8 +12,8 @@ import inspect
 import pytest
 import torch
 
+from odebench.binding import bind_solver, load_dataset
 from odebench.plugins import load_registry
-from odebench.runner import bind_solver, load_dataset
 
 REGISTRY = load_registry()
 SOLVERS = [  # (solver spec, gradient)

@@ -123,7 +123,7 @@ def test_every_torchdiffeq_method_is_registered(registry):
     assert all(registry.solvers[m].plugin == "torchdiffeq" for m in methods)
 
 
-UPSTREAM = "torchdiffeq 0.2.5 itself misses e^-1 here (see README, 'What we noticed')"
+UPSTREAM = "torchdiffeq 0.2.5 itself misses e^-1 here (see docs/noticed.md)"
 
 
 @pytest.mark.parametrize("name, options", [

@@ -210,7 +210,10 @@ def test_interrupt_records_the_current_run_and_keeps_finished_ones(write_suite, 
     log = open(tmp_path / "driver.log", "w")  # noqa: SIM115
     proc = subprocess.Popen([sys.executable, "-m", "odebench.cli", "run", str(suite),
                              "--results", str(results)],
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                            # As from a terminal: a background job of a non-interactive shell
+                            # (CI's `cmd &`) starts with SIGINT ignored, and Python would keep it so.
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         driver = psutil.Process(proc.pid)
         wait_for(lambda: _count(results, "done") >= 1, 300, "the first run to finish")

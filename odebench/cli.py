@@ -66,7 +66,7 @@ def cmd_run(args) -> int:
 def cmd_report(args) -> int:
     from .report import safe_name, write_report
     from .report.labels import flatten
-    from .report.tables import add_ratios, aggregate, summary_markdown, table, to_csv
+    from .report.tables import SUMMARY_NOTE, add_ratios, aggregate, summary_markdown, table, to_csv
     from .store import Store
 
     store = Store(args.results)
@@ -84,6 +84,8 @@ def cmd_report(args) -> int:
             print(f"## {suite}\n")
             print(summary_markdown(aggregate(part)))
             print()
+        if not frame.empty:
+            print(f"{SUMMARY_NOTE}\n")
     if args.no_files:
         return 0
     out = Path(args.out or args.results)

@@ -74,9 +74,10 @@ def test_fail_above_exit_code(pair, cli, metric, pct, code):
     rc, out, err = cli("compare", *pair, "--metric", metric, "--fail-above", pct)
     assert rc == code
     if code:
-        assert "FAIL: 1 run(s)" in err and "resnet blocks=1 seed=0 cpu" in err
+        assert "FAIL: 1 seed group(s)" in err and "resnet blocks=1 seed=0 cpu" in err
+        assert "untested, n too small (1 vs 1 seeds)" in err  # one seed a side: no test
     else:
-        assert "OK: no matched run" in out
+        assert "OK: no seed group" in out
 
 
 def test_better_candidate_passes(pair, cli):
@@ -88,7 +89,7 @@ def test_candidate_that_did_not_finish_fails(tmp_path, cli):
     base = fill(tmp_path / "b", [({"blocks": 1}, 0, outcome())])
     cand = fill(tmp_path / "c", [({"blocks": 1}, 0, outcome(status="diverged"))])
     rc, _, err = cli("compare", base, cand, "--metric", "epoch_seconds", "--fail-above", 50)
-    assert rc == 1 and "candidate diverged" in err
+    assert rc == 1 and "candidate 1 diverged (baseline done)" in err
 
 
 def test_suites_of_one_store_and_csv_exports(tmp_path, cli):

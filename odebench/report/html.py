@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from .tables import run_cells, summary_cells
+from .tables import SUMMARY_NOTE, run_cells, summary_cells
 
 STYLE = """
 body { font-family: system-ui, -apple-system, Segoe UI, Roboto, sans-serif; margin: 2em auto;
@@ -88,8 +88,8 @@ def render_html(title: str, runs: list[dict[str, Any]], frame: pd.DataFrame,
         f"<h1>{html.escape(title)}</h1>",
         f"<p class='note'>{len(runs)} runs in {len(summary)} groups, report written "
         f"{html.escape(time.strftime('%Y-%m-%d %H:%M'))}. Runs that differ only in their seed "
-        "form a group: cells show mean ± sample standard deviation over the group's finished "
-        "runs (n); figures show the same as error bars or bands.</p>",
+        f"form a group. {html.escape(SUMMARY_NOTE)} Figures show mean ± sd as error bars or "
+        "bands.</p>",
         "<h2>Summary</h2>",
         _summary_table(summary) if not summary.empty else "<p>(no runs)</p>",
     ]

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 from tabulate import tabulate
 
+from ..stats import CONFIDENCE, t_halfwidth
 from ..types import OdebenchError
 from .labels import group_key, run_label
 
@@ -142,13 +143,23 @@ def to_csv(frame: pd.DataFrame) -> str:
 # ---------------------------------------------------------------- seed aggregation
 #
 # Runs whose configs are identical except for the seed (and the suite name) form a *group*.
-# A group's metrics are the mean and the sample standard deviation (ddof=1) over its runs
-# that finished with status "done"; ``n`` counts those runs. The per-seed rows stay
-# available (``runs.csv``); ``summary.csv``/``summary.md`` hold one row per group.
+# A group's metrics are the mean, the sample standard deviation (ddof=1) and the 95% t
+# interval of the mean over its runs that finished with status "done"; ``n`` counts those
+# runs. The per-seed rows stay available (``runs.csv``); ``summary.csv``/``summary.md``
+# hold one row per group.
 
 GROUP_COLUMNS = ["suite", "model", "params", "solver", "dataset", "device"]
 NOT_METRICS = {"seed", "epochs"}
 NO_STD = {"n_params", "train_samples", "test_samples", "threads"}
+# The summary's markdown/HTML cells that show the interval after ``mean ± sd``: the headline
+# numbers (summary.csv has ``_ci_low``/``_ci_high`` for every metric).
+CI_CELLS = {"test_accuracy", "test_macro_f1", "epoch_seconds", "eval_seconds",
+            "epoch_ratio", "eval_ratio"}
+SUMMARY_NOTE = (f"Cells: mean ± sample sd over the group's finished runs (n seeds); [low, high] is "
+                f"the {CONFIDENCE:.0%} t interval of the mean (mean ± t(0.975, n−1)·sd/√n), shown "
+                "for accuracy, macro-F1 and times where n ≥ 2 (summary.csv: <metric>_ci_low/_ci_high "
+                "for every metric). × ratios are per-seed ratios to the baseline run of the same "
+                "seed, averaged; their interval is the t interval of that mean.")
 
 
 def _status_summary(statuses: list[str], reasons: list[str]) -> tuple[str, str]:
@@ -165,8 +176,9 @@ def _status_summary(statuses: list[str], reasons: list[str]) -> tuple[str, str]:
 def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per group of runs that differ only in their seed (see ``group_key``):
     ``n`` (done runs), ``runs`` (all runs), ``seeds``, ``status``, and ``<metric>_mean`` /
-    ``<metric>_std`` for every numeric metric (over done runs; std is the sample standard
-    deviation, empty when n < 2). ``config`` is the group's config (without seed and suite)."""
+    ``<metric>_std`` / ``<metric>_ci_low`` / ``<metric>_ci_high`` for every numeric metric
+    (over done runs; std is the sample standard deviation, the interval the 95% t interval of
+    the mean; both empty when n < 2). ``config`` is the group's config (without seed and suite)."""
     if frame.empty:
         return pd.DataFrame(columns=GROUP_COLUMNS + ["n", "runs", "seeds", "status", "reason", "config"])
     frame = frame.reset_index(drop=True)
@@ -198,6 +210,9 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
             if std is not None and std <= 1e-12 * max(1.0, abs(float(values.mean()))):
                 std = 0.0  # equal values: no floating-point noise like 1.7e-17
             row[f"{column}_std"] = std
+            half = t_halfwidth(std, len(values)) if column not in NO_STD else None
+            row[f"{column}_ci_low"] = row[f"{column}_mean"] - half if half is not None else None
+            row[f"{column}_ci_high"] = row[f"{column}_mean"] + half if half is not None else None
         row["config"] = key
         out.append(row)
     return pd.DataFrame(out)
@@ -212,6 +227,9 @@ def _agg_cell(column: str, row: pd.Series) -> str:
     text = cell(column, mean)
     if text and column not in NO_STD and std is not None and std == std:
         text += f" ± {cell(column, std)}"
+        low, high = row.get(f"{column}_ci_low"), row.get(f"{column}_ci_high")
+        if column in CI_CELLS and low is not None and low == low and high is not None and high == high:
+            text += f" [{cell(column, low)}, {cell(column, high)}]"
     return text
 
 

@@ -358,7 +358,8 @@ def cmd_compare(args) -> int:
         sys.stdout.write(frame.to_csv(index=False))
     else:
         if tests is not None:
-            frame[level] = [_ci_text(m["worse % low"], m["worse % high"]) for m in matched]
+            frame.insert(frame.columns.get_loc("worse %") + 1, level,
+                         [_ci_text(m["worse % low"], m["worse % high"]) for m in matched])
             frame = frame.drop(columns=["worse % low", "worse % high"])
         columns = [c for c in frame.columns if c != "metric"]
         digits = {"worse %": ".2f", "p": ".3g"}

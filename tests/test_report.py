@@ -245,3 +245,29 @@ def test_report_modules_import_one_way():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.level == 1:
                 assert node.module in order and order[node.module] < order[path.stem], (path.name, node.module)
+
+
+def test_summary_confidence_intervals(store, cli):
+    from scipy import stats as sp
+
+    summary = summary_of(store)
+    r = summary[summary["params"] == "blocks=1"].iloc[0]
+    # accuracy 0.5/0.6/0.7: mean 0.6 ± t(0.975, 2) · 0.1 / √3 = 0.6 ± 0.248414
+    assert (r["test_accuracy_ci_low"], r["test_accuracy_ci_high"]) == pytest.approx((0.351586, 0.848414), abs=1e-6)
+    low, high = sp.t.interval(0.95, 2, loc=2.0, scale=sp.sem([1.0, 2.0, 3.0]))
+    assert (r["epoch_seconds_ci_low"], r["epoch_seconds_ci_high"]) == pytest.approx((low, high))
+    single = summary[summary["params"] == "blocks=4"].iloc[0]
+    assert pd.isna(single["test_accuracy_ci_low"]) and pd.isna(single["test_accuracy_ci_high"])
+    assert "0.6000 ± 0.1000 [0.3516, 0.8484]" in summary_markdown(summary)
+
+    code, out, _ = cli("report", "--results", store.directory, "--baseline", "resnet blocks=1")
+    assert code == 0 and "t interval" in out
+    folder = store.directory / "s"
+    assert "0.6000 ± 0.1000 [0.3516, 0.8484]" in (folder / "summary.md").read_text()
+    assert "[0.3516, 0.8484]" in (folder / "report.html").read_text()
+    rows = {(r["params"], r["solver"]): r for r in csv.DictReader(open(folder / "summary.csv"))}
+    # rk4 steps=4 runs 8x and 4x its seed's resnet blocks=1: the ratio's interval pairs by seed
+    rk4 = rows[("gradient=backprop", "rk4 steps=4")]
+    low, high = sp.t.interval(0.95, 1, loc=6.0, scale=sp.sem([8.0, 4.0]))
+    assert (float(rk4["epoch_ratio_ci_low"]), float(rk4["epoch_ratio_ci_high"])) == pytest.approx((low, high))
+    assert rows[("blocks=4", "")]["epoch_ratio_ci_low"] == ""  # one seed: no interval

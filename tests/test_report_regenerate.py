@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from odebench.report.labels import run_label
-from odebench.report.tables import add_ratios, aggregate, summary_markdown
+from odebench.report.tables import SUMMARY_NOTE, add_ratios, aggregate, summary_markdown
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 SUITES = sorted(p.parent for p in RESULTS.glob("*/runs.csv"))
@@ -52,7 +52,7 @@ def test_committed_summaries_regenerate_from_runs_csv(folder):
     summary = aggregate(frame)
     title = json.dumps(folder.name)[1:-1]
     expected_md = (folder / "summary.md").read_text(encoding="utf-8")
-    assert f"# odebench report: suite {title}\n\n{summary_markdown(summary)}\n" == expected_md
+    assert f"# odebench report: suite {title}\n\n{summary_markdown(summary)}\n\n{SUMMARY_NOTE}\n" == expected_md
 
     text = summary.to_csv(index=False)
     expected = pd.read_csv(folder / "summary.csv")

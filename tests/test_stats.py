@@ -7,8 +7,16 @@ import math
 import pytest
 from scipy import stats as sp
 
-from odebench.stats import (Sample, compare_samples, mann_whitney, mann_whitney_min_p, mean_ci,
-                            mean_sd, t_halfwidth, welch)
+from odebench.stats import (
+    Sample,
+    compare_samples,
+    mann_whitney,
+    mann_whitney_min_p,
+    mean_ci,
+    mean_sd,
+    t_halfwidth,
+    welch,
+)
 
 
 def test_mean_ci_by_hand():

@@ -530,18 +530,4 @@ def cmd_check(args) -> int:
     return 1 if count["fail"] else 0
 
 
-def add_commands(sub) -> None:
-    p = sub.add_parser(
-        "check", help="run the conformance checks on a plugin or one model/solver/dataset",
-        description="Check a plugin (entry-point name or *.py file) or one model, solver or "
-                    "dataset against odebench's plugin contract. Exit 1 if any check fails.")
-    p.add_argument("name", help="plugin name, plugin file, or a model/solver/dataset name")
-    p.add_argument("--plugins-dir", action="append", metavar="DIR",
-                   help="also load *.py plugins from DIR")
-    p.add_argument("--solver", metavar="NAME",
-                   help="the solver ODE models are checked with (default: the model's default "
-                        "solver, else the first registered solver that runs on its defaults)")
-    p.set_defaults(func=cmd_check)
-
-
-__all__ = ["Result", "add_commands", "run_checks", "select"]
+__all__ = ["Result", "cmd_check", "run_checks", "select"]

@@ -143,12 +143,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plugins-dir", action="append", metavar="DIR")
     p.set_defaults(func=cmd_plugins)
 
-    # Further commands live in their own modules, each with add_commands(sub).
-    from . import check, compare, data
+    p = sub.add_parser(
+        "check", help="run the conformance checks on a plugin or one model/solver/dataset",
+        description="Check a plugin (entry-point name or *.py file) or one model, solver or "
+                    "dataset against odebench's plugin contract. Exit 1 if any check fails.")
+    p.add_argument("name", help="plugin name, plugin file, or a model/solver/dataset name")
+    p.add_argument("--plugins-dir", action="append", metavar="DIR",
+                   help="also load *.py plugins from DIR")
+    p.add_argument("--solver", metavar="NAME",
+                   help="the solver ODE models are checked with (default: the model's default "
+                        "solver, else the first registered solver that runs on its defaults)")
+    # odebench.check needs torch at import: imported when the command runs, not for --help.
+    p.set_defaults(func=_lazy("check", "cmd_check"))
 
-    for module in (data, compare, check):
+    # Further commands live in their own modules, each with add_commands(sub); those modules
+    # import nothing heavy at module level (torch, pandas, matplotlib come with the command).
+    from . import compare, data
+
+    for module in (data, compare):
         module.add_commands(sub)
     return parser
+
+
+def _lazy(module: str, function: str):
+    """A command function that imports ``odebench.<module>`` only when the command runs."""
+
+    def run(args) -> int:
+        import importlib
+
+        return getattr(importlib.import_module(f"odebench.{module}"), function)(args)
+
+    return run
 
 
 def _duration(text: str) -> float | None:

@@ -1,14 +1,14 @@
 """``odebench data describe NAME``: samples per class per split of any registered dataset, and
 how they compare with the reference counts the loader reports (``info["reference_counts"]``,
-e.g. the Kaggle files' totals for ``mitbih``)."""
+e.g. the Kaggle files' totals for ``mitbih``). ``odebench data plot NAME``: example beats per
+class and the class balance as PNGs."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
-
-import yaml
 
 from .types import OdebenchError
 
@@ -20,13 +20,7 @@ def describe(registry, name: str, params: dict[str, Any]) -> tuple[list[dict[str
     ``{reference: {split: {class: count}}}`` and the dataset's info."""
     import numpy as np
 
-    from .binding import load_dataset
-    from .params import check_dataset_params, suggest
-
-    if name not in registry.datasets:
-        raise OdebenchError(f"unknown dataset {name!r}; {suggest(name, registry.datasets)}")
-    check_dataset_params(registry.datasets[name].obj, params, "data describe", name)
-    data = load_dataset(registry, {"name": name, **params})
+    data = _load(registry, name, params, "data describe")
     k = len(data.class_names)
     counts = {split: np.bincount(getattr(data, f"y_{split}").numpy(), minlength=k)
               for split in ("train", "test")}
@@ -64,8 +58,9 @@ def to_markdown(name: str, params: dict[str, Any], rows: list[dict], references:
     return f"{title}\n\n{tabulate(table, headers=headers, tablefmt='github')}\n"
 
 
-def cmd_describe(args) -> int:
-    from .plugins import registry_for
+def _params(args) -> dict[str, Any]:
+    """The dataset params of ``--param KEY=VALUE`` (values parsed as YAML) and ``--split``."""
+    import yaml
 
     params: dict[str, Any] = {}
     for item in args.param or []:
@@ -75,6 +70,63 @@ def cmd_describe(args) -> int:
         params[key.strip()] = yaml.safe_load(text) if text.strip() else None
     if args.split:
         params["split"] = args.split
+    return params
+
+
+def _load(registry, name: str, params: dict[str, Any], where: str):
+    """The dataset ``name`` loaded with ``params``, checked against its loader first."""
+    from .binding import load_dataset
+    from .params import check_dataset_params, suggest
+
+    if name not in registry.datasets:
+        raise OdebenchError(f"unknown dataset {name!r}; {suggest(name, registry.datasets)}")
+    check_dataset_params(registry.datasets[name].obj, params, where, name)
+    return load_dataset(registry, {"name": name, **params})
+
+
+def plot(registry, name: str, params: dict[str, Any], out: str | Path, per_class: int = 12) -> list[Path]:
+    """Write ``beats.png`` (``per_class`` example beats of each class, overlaid, and the class
+    mean) and ``class_balance.png`` (samples per class, train and test) into ``out``."""
+    import numpy as np
+
+    from .report.data_plots import balance, beats
+
+    data = _load(registry, name, params, "data plot")
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    title = " ".join([name] + [f"{k}={v}" for k, v in params.items()])
+    k = len(data.class_names)
+    counts = {split: np.bincount(getattr(data, f"y_{split}").numpy(), minlength=k)
+              for split in ("train", "test")}
+    # Examples come from the train split, as a model sees them.
+    x, y = data.x_train.numpy(), data.y_train.numpy()
+    hz = data.info.get("sampling_hz")
+    return [beats(x, y, data.class_names, folder / "beats.png", title, per_class, hz),
+            balance(counts, data.class_names, folder / "class_balance.png", title)]
+
+
+def cmd_plot(args) -> int:
+    from .plugins import registry_for
+    from .report import safe_name
+
+    if args.per_class < 1:
+        raise OdebenchError(f"--per-class {args.per_class}: give at least 1")
+    out = args.out or Path(args.results) / "data" / safe_name(args.name)
+    try:
+        written = plot(registry_for(args.plugins_dir or []), args.name, _params(args), out,
+                       args.per_class)
+    except OSError as exc:
+        raise OdebenchError(f"cannot write the plots to {str(out)!r} ({exc.strerror}); "
+                            "pass --out DIR") from None
+    for path in written:
+        print(path)
+    return 0
+
+
+def cmd_describe(args) -> int:
+    from .plugins import registry_for
+
+    params = _params(args)
     rows, references, info = describe(registry_for(args.plugins_dir or []), args.name, params)
     if args.format == "csv":
         sys.stdout.write("split,class,count\n")
@@ -101,3 +153,17 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--format", choices=["md", "csv"], default="md")
     d.add_argument("--plugins-dir", action="append", metavar="DIR", help="load *.py plugins from DIR")
     d.set_defaults(func=cmd_describe)
+
+    d = data_sub.add_parser("plot", help="PNGs of a dataset: example beats per class (overlaid, "
+                            "with the class mean) and the class balance of train and test")
+    d.add_argument("name", help="dataset name (see odebench plugins)")
+    d.add_argument("--split", help="the dataset's split param, e.g. kaggle or inter-patient")
+    d.add_argument("--param", action="append", metavar="KEY=VALUE",
+                   help="a dataset param (value parsed as YAML), e.g. --param train_size=2000")
+    d.add_argument("--per-class", type=int, default=12, metavar="N",
+                   help="example beats drawn per class (default 12)")
+    d.add_argument("--out", metavar="DIR", help="folder for the PNGs (default: "
+                   "<results>/data/<dataset>/)")
+    d.add_argument("--results", default="results", help="results directory (default: results)")
+    d.add_argument("--plugins-dir", action="append", metavar="DIR", help="load *.py plugins from DIR")
+    d.set_defaults(func=cmd_plot)

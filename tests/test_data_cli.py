@@ -82,3 +82,37 @@ def test_all_48_records_match_the_kaggle_totals_within_half_a_percent(cli):
     assert counts.keys() == kaggle.keys()
     for cls, expected in kaggle.items():
         assert abs(counts[cls] - expected) <= 0.005 * expected, (cls, counts[cls], expected)
+
+
+def test_plot_writes_beats_and_class_balance(tmp_path, cli, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli("data", "plot", "synthetic", "--param", "train_size=60",
+                         "--param", "test_size=30", "--per-class", "3")
+    assert code == 0, err
+    folder = tmp_path / "results" / "data" / "synthetic"
+    written = [line.strip() for line in out.splitlines()]
+    assert written == [str(folder.relative_to(tmp_path) / "beats.png"),
+                       str(folder.relative_to(tmp_path) / "class_balance.png")]
+    for name in ("beats.png", "class_balance.png"):
+        assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, out, err = cli("data", "plot", "synthetic", "--param", "train_size=20", "--out",
+                         tmp_path / "elsewhere")
+    assert code == 0, err and (tmp_path / "elsewhere" / "beats.png").exists()
+
+
+def test_plot_examples_are_drawn_per_class_in_the_dataset_order():
+    import numpy as np
+
+    from odebench.report.data_plots import examples
+
+    y = np.array([2, 0, 2, 2, 1, 2, 0])
+    picked = examples(y, 4, per_class=2)
+    assert [len(p) for p in picked] == [2, 1, 2, 0]  # class 3 has no sample
+    assert all((y[p] == label).all() for label, p in enumerate(picked))
+
+
+def test_plot_bad_input_is_a_one_line_error(cli):
+    code, _, err = cli("data", "plot", "synthetic", "--per-class", "0")
+    assert code == 2 and "--per-class 0: give at least 1" in err
+    code, _, err = cli("data", "plot", "synthetc")
+    assert code == 2 and "unknown dataset 'synthetc'" in err

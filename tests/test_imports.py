@@ -129,3 +129,51 @@ def test_importing_the_cli_does_not_import_torch(module):
     code = f"import sys, {module}; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+HEAVY = ("torch", "pandas", "matplotlib")
+
+
+def _heavy_after(code: str) -> list[str]:
+    """The heavy libraries in sys.modules after running ``code`` in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    probe = (f"import sys\n{code}\n"
+             f"print('heavy:' + ','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    line = out.stdout.splitlines()[-1]
+    assert line.startswith("heavy:"), out.stdout[-500:]
+    return [m for m in line[len("heavy:"):].split(",") if m]
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["plugins", "--help"], ["run", "--help"],
+                                  ["report", "--help"], ["check", "--help"], ["data", "plot", "--help"]])
+def test_help_imports_no_torch_pandas_or_matplotlib(argv):
+    code = ("from odebench.cli import build_parser\n"
+            "try:\n"
+            f"    build_parser().parse_args({argv!r})\n"
+            "except SystemExit:\n"
+            "    pass")
+    assert _heavy_after(code) == []
+
+
+def test_report_on_a_store_does_not_import_torch(tmp_path):
+    from odebench.store import Store
+    from odebench.suite import TRAIN_DEFAULTS
+    from odebench.types import outcome
+
+    config = {"suite": "s", "model": "resnet", "params": {"blocks": 1}, "solver": None,
+              "dataset": {"name": "synthetic"}, "train": dict(TRAIN_DEFAULTS), "seed": 0,
+              "device": "cpu", "threads": None}
+    metrics = {"test_accuracy": 0.5, "epoch_seconds": 1.0, "class_names": ["N", "A"],
+               "per_class": {n: {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
+                             for n in ("N", "A")}}
+    Store(tmp_path / "results").add(config, "k", outcome("done", metrics=metrics), "test")
+    code = ("from odebench.cli import main\n"
+            f"assert main(['report', '--results', {str(tmp_path / 'results')!r}, "
+            f"'--out', {str(tmp_path / 'out')!r}]) == 0")
+    heavy = _heavy_after(code)
+    assert "torch" not in heavy
+    assert "pandas" in heavy  # the probe sees imports: the report's tables do need pandas
+    assert (tmp_path / "out" / "s" / "report.html").exists()

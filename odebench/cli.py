@@ -32,7 +32,6 @@ def cmd_run(args) -> int:
     import signal
 
     from .driver import run_suite, unfinished
-    from .report.tables import table, to_markdown
 
     def terminate(signum, frame):  # SIGTERM (kill, a batch system's time limit) = Ctrl-C
         raise KeyboardInterrupt("SIGTERM")
@@ -51,8 +50,14 @@ def cmd_run(args) -> int:
         return 143 if str(exc) == "SIGTERM" else 130
     finally:
         signal.signal(signal.SIGTERM, previous)
-    print()
-    print(to_markdown(table(rows)))
+    if rows:
+        # The table once, at the end, and the report files of the runs just run.
+        from .store import Store
+
+        wanted = {r["run_key"] for r in rows}
+        runs = [r for r in Store(args.results).latest(rows[0]["suite"]) if r["run_key"] in wanted]
+        print()
+        _report(runs, None if args.no_report else args.results, fix="pass --no-report")
     bad = unfinished(rows)
     if bad:
         print(f"\n{len(bad)} run(s) did not finish well:", file=sys.stderr)
@@ -63,10 +68,56 @@ def cmd_run(args) -> int:
     return 0
 
 
-def cmd_report(args) -> int:
+def _report(runs: list[dict], out: str | None, fmt: str = "table", baseline: str | None = None,
+            fix: str = "pass --out DIR or --no-files") -> None:
+    """Print the table of ``runs`` (stored runs) per suite on stdout and, unless ``out`` is
+    None, write each suite's report files into ``out/<suite>/``."""
+    import shutil
+    import textwrap
+
     from .report import safe_name, write_report
     from .report.labels import flatten
-    from .report.tables import SUMMARY_NOTE, add_ratios, aggregate, summary_markdown, table, to_csv
+    from .report.tables import (
+        SUMMARY_NOTE,
+        TERMINAL_NOTE,
+        add_ratios,
+        aggregate,
+        summary_markdown,
+        table,
+        terminal_table,
+        to_csv,
+    )
+
+    frame = table([flatten(r) for r in runs])
+    if baseline:
+        frame = add_ratios(frame, baseline)
+    if fmt == "csv":
+        sys.stdout.write(to_csv(frame))
+    else:
+        width = max(80, shutil.get_terminal_size((120, 24)).columns)
+        for suite, part in frame.groupby("suite", sort=False) if not frame.empty else []:
+            summary = aggregate(part)
+            print(f"## {suite}\n")
+            print(summary_markdown(summary) if fmt == "md" else terminal_table(summary, width))
+            print()
+        if not frame.empty:
+            print(SUMMARY_NOTE if fmt == "md" else textwrap.fill(TERMINAL_NOTE, width), end="\n\n")
+    if out is None:
+        return
+    for suite in dict.fromkeys(r["suite"] for r in runs):
+        folder = Path(out) / safe_name(suite)
+        try:
+            written = write_report([r for r in runs if r["suite"] == suite], folder,
+                                   f"odebench report: suite {suite}", baseline=baseline)
+        except OSError as exc:
+            raise OdebenchError(f"cannot write the report files to {str(folder)!r} "
+                                f"({exc.strerror}); {fix}") from None
+        print(f"{suite}: wrote {len(written)} files to {folder}/: "
+              f"{', '.join(p.name for p in written)}", file=sys.stderr)
+        print(f"{suite}: open {folder / 'report.html'}", file=sys.stderr)
+
+
+def cmd_report(args) -> int:
     from .store import Store
 
     store = Store(args.results)
@@ -74,32 +125,7 @@ def cmd_report(args) -> int:
     if args.suite and not runs:
         raise OdebenchError(f"no runs of suite {args.suite!r} in {store.path}; "
                             f"known: {', '.join(store.suites()) or 'none'}")
-    frame = table([flatten(r) for r in runs])
-    if args.baseline:
-        frame = add_ratios(frame, args.baseline)
-    if args.format == "csv":
-        sys.stdout.write(to_csv(frame))
-    else:
-        for suite, part in frame.groupby("suite", sort=False) if not frame.empty else []:
-            print(f"## {suite}\n")
-            print(summary_markdown(aggregate(part)))
-            print()
-        if not frame.empty:
-            print(f"{SUMMARY_NOTE}\n")
-    if args.no_files:
-        return 0
-    out = Path(args.out or args.results)
-    for suite in dict.fromkeys(r["suite"] for r in runs):
-        folder = out / safe_name(suite)
-        try:
-            written = write_report([r for r in runs if r["suite"] == suite], folder,
-                                   f"odebench report: suite {suite}", baseline=args.baseline)
-        except OSError as exc:
-            raise OdebenchError(f"cannot write the report files to {str(folder)!r} ({exc.strerror}); "
-                                "pass --out DIR or --no-files") from None
-        print(f"{suite}: wrote {len(written)} files to {folder}/: "
-              f"{', '.join(p.name for p in written)}", file=sys.stderr)
-        print(f"{suite}: open {folder / 'report.html'}", file=sys.stderr)
+    _report(runs, None if args.no_files else (args.out or args.results), args.format, args.baseline)
     return 0
 
 
@@ -123,14 +149,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", default="local", help="local (default) or dask, or a plugin's")
     p.add_argument("--workers", type=int, help="dask: LocalCluster worker processes (default 2)")
     p.add_argument("--scheduler", help="dask: address of an existing scheduler, tcp://HOST:8786")
+    p.add_argument("--no-report", action="store_true",
+                   help="print the table at the end but write no report files (by default the "
+                   "runs' report goes to <results>/<suite>/, as odebench report writes it)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="print the comparison table; write tables, plots and "
                        "report.html per suite into <results>/<suite>/")
     p.add_argument("--results", default="results")
     p.add_argument("--suite", help="only this suite")
-    p.add_argument("--format", choices=["md", "csv"], default="md",
-                   help="stdout: md = summary table (mean ± std over seeds), csv = one row per run")
+    p.add_argument("--format", choices=["table", "md", "csv"], default="table",
+                   help="stdout: table = the key columns of the summary (mean ± std over seeds) "
+                   "in the terminal's width, md = the full summary table as markdown, csv = "
+                   "one row per run")
     p.add_argument("--out", metavar="DIR", help="write the report files into DIR/<suite>/ "
                    "(default: the results directory)")
     p.add_argument("--no-files", action="store_true", help="only print the table, write no files")

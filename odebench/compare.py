@@ -138,6 +138,45 @@ def match_key(config: str | dict[str, Any], ignore: list[str] = ()) -> str:
     return json.dumps(config, sort_keys=True)
 
 
+def _dotted(config: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"train.epochs": 5, ...}``: a config's leaves by dotted key."""
+    if isinstance(config, dict) and config:
+        out: dict[str, Any] = {}
+        for key, value in config.items():
+            out.update(_dotted(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: config}
+
+
+ABSENT = object()
+
+
+def config_differences(baseline: Any, candidate: Any, ignore: list[str] = (), limit: int = 5) -> str:
+    """The dotted config keys whose values differ between two sides (iterables of configs as
+    JSON or dicts), as ``train.epochs (5 vs 2), dataset.train_size (absent vs 1000)``; the
+    values each side has, ``a/b`` where a side has several. Keys that vary within each side
+    alike (the grid of a suite) are not differences."""
+    sides = []
+    for configs in (baseline, candidate):
+        values: dict[str, set[str]] = {}
+        flat = [_dotted(json.loads(match_key(c, ignore))) for c in configs]
+        keys = {k for f in flat for k in f}
+        for f in flat:
+            for key in keys:
+                value = f.get(key, ABSENT)
+                values.setdefault(key, set()).add(
+                    "absent" if value is ABSENT else value if isinstance(value, str) else json.dumps(value))
+        sides.append(values)
+    a, b = sides
+    out = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key, {"absent"}), b.get(key, {"absent"})
+        if va != vb:
+            out.append(f"{key} ({'/'.join(sorted(va))} vs {'/'.join(sorted(vb))})")
+    more = f" and {len(out) - limit} more" if len(out) > limit else ""
+    return ", ".join(out[:limit]) + more
+
+
 def _clean(value: Any) -> Any:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
@@ -348,9 +387,11 @@ def cmd_compare(args) -> int:
                              args.alpha) if args.metric else None
         matched, only_a, only_b = compare(base, cand, ignore, args.metric, tests)
     if not matched:
+        differ = config_differences(base["config"], cand["config"], args.ignore or [])
         raise OdebenchError(
             f"no run of {args.candidate!r} matches one of {args.baseline!r} ({len(base)} vs "
-            f"{len(cand)} runs); configs must be equal but for the suite name (see --ignore KEY)")
+            f"{len(cand)} runs)" + (f": they differ in {differ}" if differ else "")
+            + "; configs must be equal but for the suite name (leave a key out with --ignore KEY)")
     frame = pd.DataFrame(matched)
     where = sys.stderr if args.format == "csv" else sys.stdout
     level = f"{1 - args.alpha:.0%} CI"

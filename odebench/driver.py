@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .health import DRIVER_PID, busy_warning, run_warnings, sample_busy
 from .isolate import run_isolated
 from .machine import code_version
 from .params import suggest
@@ -59,6 +60,11 @@ def run_suite(
          + (f", {again} of them again after failed/timeout/interrupted" if again else "")
          + (f"; timeout {limit:g} s per run" if limit else ""))
     if runner is not None:
+        # Run processes (and Dask workers) inherit it: this driver's tree is not "load".
+        os.environ[DRIVER_PID] = str(os.getpid())
+        warning = busy_warning(*sample_busy())
+        if warning:
+            echo(warning)
         version = code_version()
         tasks: list[Task] = [
             {"key": k, "config": c, "plugin_files": list(suite.plugin_files), "timeout": limit,
@@ -74,6 +80,9 @@ def run_suite(
                           f" epoch_s={m.get('epoch_seconds', float('nan')):.2f}")
             elif outcome.get("reason"):
                 detail = f" ({outcome['reason']})"
+            warnings = run_warnings(m, outcome.get("machine"))
+            if warnings:
+                detail += " - warning: " + "; ".join(warnings)
             echo(f"[{n}/{len(todo)}] {outcome['status']:<11} {describe(task['config'])}{detail}")
     wanted = set(keys)
     if not store.path.exists():

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .binding import build_model, load_dataset
+from .health import LoadProbe, prediction_metrics
 from .machine import machine_info
 from .plugins import Registry, load_registry
 from .types import (
@@ -264,6 +265,7 @@ def final_metrics(epochs: list[dict[str, Any]], predictions: np.ndarray, data: D
         "per_class": quality["per_class"],
         "confusion_matrix": quality["confusion_matrix"],
         "class_names": list(data.class_names),
+        **prediction_metrics(predictions, data.class_names),
         "epoch_seconds": statistics.median(steady),
         "first_epoch_seconds": times[0],
         "eval_seconds": statistics.median(e["eval_seconds"] for e in epochs),
@@ -342,6 +344,7 @@ def execute(task: Task) -> Outcome:
     """Run one task and always return an outcome (never raises for run failures; see
     ``_failure`` for which exception becomes which status)."""
     started = time.time()
+    load = LoadProbe()  # other processes' CPU use over this run's span
     partial_epochs: list = []
     plugins: dict[str, str] = {}
     try:
@@ -356,7 +359,7 @@ def execute(task: Task) -> Outcome:
     if task.get("parallel_runs"):
         # Timings are only comparable under the same parallelism: record it with the run.
         result["metrics"]["parallel_runs"] = int(task["parallel_runs"])
-    result["machine"] = machine_info(task["config"]["device"], plugins)
+    result["machine"] = {**machine_info(task["config"]["device"], plugins), **load.record()}
     result["started_at"] = started
     result["finished_at"] = time.time()
     result["pid"] = os.getpid()

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from .tables import SUMMARY_NOTE, run_cells, summary_cells
+from .tables import SUMMARY_NOTE, result_notes, run_cells, summary_cells
 
 STYLE = """
 body { font-family: system-ui, -apple-system, Segoe UI, Roboto, sans-serif; margin: 2em auto;
@@ -93,6 +93,8 @@ def render_html(title: str, runs: list[dict[str, Any]], frame: pd.DataFrame,
         "<h2>Summary</h2>",
         _summary_table(summary) if not summary.empty else "<p>(no runs)</p>",
     ]
+    parts += [f"<p class='note'>{html.escape(note)}</p>"
+              for note in (result_notes(summary) if not summary.empty else [])]
     for name, caption, path in figures:
         data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
         parts += [

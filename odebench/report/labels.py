@@ -55,9 +55,10 @@ def group_key(config: dict[str, Any] | str) -> str:
 
 def flatten(run: dict[str, Any]) -> dict[str, Any]:
     """One table row from a stored run (as returned by ``Store.latest``): the labels, the
-    run's identity, its metrics (per-class scores as ``recall_<class>`` etc.) and the
-    machine's ``cpu``, ``gpu`` and ``torch``. Model params and solver options appear in the
-    ``params``/``solver`` labels and, in full, in the ``config`` JSON."""
+    run's identity, its metrics (per-class scores as ``recall_<class>`` etc., in the
+    dataset's class order) and the machine's ``busy`` flag, ``cpu``, ``gpu`` and ``torch``.
+    Model params and solver options appear in the ``params``/``solver`` labels and, in full,
+    in the ``config`` JSON."""
     config, metrics, machine = run["config"], run["metrics"], run["machine"]
     row: dict[str, Any] = {
         "suite": run["suite"],
@@ -68,6 +69,7 @@ def flatten(run: dict[str, Any]) -> dict[str, Any]:
         "status": run["status"],
         "reason": run.get("reason") or "",
         "epochs": len(run.get("epochs", [])),
+        "busy": machine.get("busy"),  # other processes used the CPU during the run
         "cpu": machine.get("cpu"),
         "gpu": machine.get("gpu"),
         "torch": machine.get("torch"),
@@ -80,7 +82,12 @@ def flatten(run: dict[str, Any]) -> dict[str, Any]:
         if key in ("per_class", "confusion_matrix", "class_names"):
             continue
         row[key] = value
-    for name, scores in (metrics.get("per_class") or {}).items():
+    per_class = metrics.get("per_class") or {}
+    # The store keeps JSON with sorted keys: the dataset's class order comes from class_names.
+    order = [n for n in metrics.get("class_names") or [] if n in per_class]
+    order += [n for n in per_class if n not in order]
+    for name in order:
+        scores = per_class[name]
         row[f"recall_{name}"] = scores["recall"]
         row[f"precision_{name}"] = scores["precision"]
         row[f"f1_{name}"] = scores["f1"]

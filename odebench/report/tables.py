@@ -3,6 +3,7 @@ baseline run, and the markdown/CSV/cell text of both tables."""
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import pandas as pd
@@ -124,9 +125,18 @@ def run_cells(frame: pd.DataFrame, reason_chars: int | None = 60) -> tuple[list,
             if column == "status" and row.get("reason") and value != "done":
                 value = f"{value}: {str(row['reason'])[:reason_chars]}"
             cells.append(_agg_cell(column, {f"{column}_mean": value}) if column.startswith("recall_")
-                         else _cell(column, value))
+                         else _busy(column, _cell(column, value), row))
         body.append(cells)
     return columns, body
+
+
+BUSY_MARKED = "epoch_seconds"  # the timing that carries the busy marker
+
+
+def _busy(column: str, text: str, row: Any) -> str:
+    """``text`` with a ``busy`` marker on the timing column of a run (or a group with a run)
+    during which other processes used the CPU (see ``odebench.health``)."""
+    return f"{text} busy" if column == BUSY_MARKED and text and row.get("busy") is True else text
 
 
 def to_markdown(frame: pd.DataFrame) -> str:
@@ -149,7 +159,7 @@ def to_csv(frame: pd.DataFrame) -> str:
 # hold one row per group.
 
 GROUP_COLUMNS = ["suite", "model", "params", "solver", "dataset", "device"]
-NOT_METRICS = {"seed", "epochs"}
+NOT_METRICS = {"seed", "epochs", "single_class_runs"}
 NO_STD = {"n_params", "train_samples", "test_samples", "threads"}
 # The summary's markdown/HTML cells that show the interval after ``mean ± sd``: the headline
 # numbers (summary.csv has ``_ci_low``/``_ci_high`` for every metric).
@@ -178,7 +188,9 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
     ``n`` (done runs), ``runs`` (all runs), ``seeds``, ``status``, and ``<metric>_mean`` /
     ``<metric>_std`` / ``<metric>_ci_low`` / ``<metric>_ci_high`` for every numeric metric
     (over done runs; std is the sample standard deviation, the interval the 95% t interval of
-    the mean; both empty when n < 2). ``config`` is the group's config (without seed and suite)."""
+    the mean; both empty when n < 2). ``config`` is the group's config (without seed and suite).
+    Where the runs recorded them: ``busy`` (a done run ran on a busy machine),
+    ``single_class`` (the classes done runs predicted alone) and ``single_class_runs``."""
     if frame.empty:
         return pd.DataFrame(columns=GROUP_COLUMNS + ["n", "runs", "seeds", "status", "reason", "config"])
     frame = frame.reset_index(drop=True)
@@ -213,6 +225,13 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
             half = t_halfwidth(std, len(values)) if column not in NO_STD else None
             row[f"{column}_ci_low"] = row[f"{column}_mean"] - half if half is not None else None
             row[f"{column}_ci_high"] = row[f"{column}_mean"] + half if half is not None else None
+        # Present only for runs that recorded them (older stores and CSVs have neither).
+        if "busy" in part.columns:
+            row["busy"] = any(v is True for v in done["busy"])
+        if "single_class" in part.columns:
+            single = [v for v in done["single_class"] if isinstance(v, str) and v]
+            row["single_class"] = ", ".join(dict.fromkeys(single)) or None
+            row["single_class_runs"] = len(single)
         row["config"] = key
         out.append(row)
     return pd.DataFrame(out)
@@ -236,8 +255,9 @@ def _agg_cell(column: str, row: pd.Series) -> str:
 def summary_columns(summary: pd.DataFrame) -> list[tuple[str, str]]:
     """(column, title) of the summary tables: the run table's columns, ``n`` for ``seed``,
     and per-class recall."""
-    recall = sorted(c[: -len("_mean")] for c in summary.columns
-                    if c.startswith("recall_") and c.endswith("_mean"))
+    # In the frame's order: the dataset's class order (see ``labels.flatten``).
+    recall = [c[: -len("_mean")] for c in summary.columns
+              if c.startswith("recall_") and c.endswith("_mean")]
     columns = _with_ratios([(c, t) for c, t in MARKDOWN if c != "seed"], "epoch_ratio_mean" in summary.columns)
     columns.insert(4, ("n", "n"))
     return columns + [(c, f"rec {c[len('recall_'):]}") for c in recall]
@@ -258,7 +278,7 @@ def summary_cells(summary: pd.DataFrame, reason_chars: int | None = 60) -> tuple
                     value = f"{value}: {str(row['reason'])[:reason_chars]}"
                 cells.append(value)
             else:
-                cells.append(_agg_cell(column, row))
+                cells.append(_busy(column, _agg_cell(column, row), row))
         body.append(cells)
     return columns, body
 
@@ -270,6 +290,131 @@ def summary_markdown(summary: pd.DataFrame) -> str:
         return "(no runs)"
     columns, body = summary_cells(summary)
     text_columns = {"model", "params", "solver", "device", "status"}
-    return tabulate(body, headers=[title for _, title in columns], tablefmt="github",
+    text = tabulate(body, headers=[title for _, title in columns], tablefmt="github",
                     disable_numparse=True,
                     colalign=["left" if c in text_columns else "right" for c, _ in columns])
+    notes = result_notes(summary)
+    return text + "".join(f"\n\n{note}" if i == 0 else f"\n{note}" for i, note in enumerate(notes))
+
+
+def result_notes(summary: pd.DataFrame) -> list[str]:
+    """One line per group whose runs predicted a single class, and one when some runs ran on
+    a busy machine; empty for runs that recorded neither (see ``aggregate``)."""
+    out = []
+    several_devices = summary["device"].nunique() > 1 if "device" in summary.columns else False
+    for _, row in summary.iterrows():
+        if isinstance(row.get("single_class"), str) and row["single_class"]:
+            runs = int(row["single_class_runs"])
+            share = f"{runs} of {row['n']} runs" if row["n"] > 1 else "its run"
+            out.append(f"warning: {run_label(row, with_device=several_devices)}: {share} "
+                       f"predicted {row['single_class']} for every test sample (it learned only the "
+                       "class balance; train longer, on more data, or with another lr)")
+    if "busy" in summary.columns and (summary["busy"] == True).any():  # noqa: E712 - None too
+        out.append("note: times marked busy come from runs during which other processes used "
+                   "the CPU: slower and noisier than on a quiet machine; rerun them with --force "
+                   "when it is quiet")
+    return out
+
+
+# ---------------------------------------------------------------- the terminal table
+#
+# The files keep every column; the terminal gets the key ones in a width that fits: one row
+# per seed group, means (± std over seeds), per-class recall in % in one cell in the
+# dataset's class order, and the least needed columns left out while the table is too wide.
+
+# While too wide, in this order: shorten failure reasons to N characters (the files and the
+# run's end lines keep them whole), or leave a column out.
+TERMINAL_NOTE = ("Cells: mean ± sample sd over the group's finished runs (n seeds); recall % per "
+                 "class. The 95% t intervals of the means and every other column are in the "
+                 "report files (summary.md, summary.csv) and in --format md.")
+TERMINAL_SHRINK: list[int | str] = [24, "peak_memory_bytes", "nfe_forward", "n", 8, "test_macro_f1",
+                                    "epoch_ratio", 0]
+
+
+def _short(value: Any, digits: int = 3) -> str:
+    return "" if value is None or value != value else f"{value:.{digits}f}"
+
+
+def _terminal_cell(column: str, row: pd.Series) -> str:
+    mean, std = row.get(f"{column}_mean"), row.get(f"{column}_std")
+    if column in ("test_accuracy", "test_macro_f1"):
+        text = _short(mean)
+        if text and std is not None and std == std:
+            text += f"±{_short(std)}"
+    elif column == "epoch_ratio":
+        text = _short(mean, 2)
+    else:
+        text = _cell(column, mean)
+    return _busy(column, text, row)
+
+
+def terminal_columns(summary: pd.DataFrame) -> list[tuple[str, str]]:
+    """(column, title) of the terminal table: those with something to show."""
+    classes = [c[len("recall_"):-len("_mean")] for c in summary.columns
+               if c.startswith("recall_") and c.endswith("_mean")]
+    columns = [("run", "run"), ("solver", "solver")]
+    if summary["device"].nunique() > 1:
+        columns.append(("device", "device"))
+    if (summary["runs"] > 1).any():
+        columns.append(("n", "n"))
+    columns += [("status", "status"), ("test_accuracy", "test acc"), ("test_macro_f1", "macro-F1"),
+                ("epoch_seconds", "epoch s")]
+    if "epoch_ratio_mean" in summary.columns:
+        columns.append(("epoch_ratio", "epoch ×"))
+    for column, title in (("nfe_forward", "NFE fwd"), ("peak_memory_bytes", "peak mem")):
+        if f"{column}_mean" in summary.columns and summary[f"{column}_mean"].notna().any():
+            columns.append((column, title))
+    if classes:
+        widths = [max(3, len(c)) for c in classes]
+        columns.append(("recall", "recall %\n" + " ".join(c.rjust(w) for c, w in zip(classes, widths)).lstrip()))
+    if not summary["solver"].astype(bool).any():
+        columns.remove(("solver", "solver"))
+    return columns
+
+
+def _terminal_row(row: pd.Series, columns: list[tuple[str, str]], reason_chars: int) -> list[str]:
+    cells = []
+    for column, _title in columns:
+        if column == "run":
+            cells.append(" ".join(str(row[c]) for c in ("model", "params") if row.get(c)))
+        elif column in ("solver", "device", "n"):
+            cells.append("" if row.get(column) is None else str(row[column]))
+        elif column == "status":
+            reason = str(row.get("reason") or "")
+            if len(reason) > reason_chars:
+                reason = reason[:reason_chars - 1] + "…" if reason_chars > 1 else ""
+            cells.append(f"{row['status']}: {reason}" if reason else str(row["status"]))
+        elif column == "recall":
+            classes = _title.split("\n")[1].split()
+            values = [row.get(f"recall_{c}_mean") for c in classes]
+            cells.append(" ".join(("--" if v is None or v != v else f"{100 * v:.0f}").rjust(max(3, len(c)))
+                                  for c, v in zip(classes, values)))
+        else:
+            cells.append(_terminal_cell(column, row))
+    return cells
+
+
+def terminal_table(summary: pd.DataFrame, width: int = 120) -> str:
+    """The summary (see ``aggregate``) as a plain table of its key columns, at most ``width``
+    characters wide where shortening failure reasons and leaving out columns
+    (``TERMINAL_SHRINK``, in order) gets it there; the notes of ``result_notes`` below it."""
+    if summary.empty:
+        return "(no runs)"
+    columns = terminal_columns(summary)
+    reason_chars = 40
+    steps = list(TERMINAL_SHRINK)
+    while True:
+        body = [_terminal_row(row, columns, reason_chars) for _, row in summary.iterrows()]
+        text = tabulate(body, headers=[t for _, t in columns], tablefmt="simple",
+                        disable_numparse=True,
+                        colalign=["left" if c in ("run", "solver", "device", "status") else "right"
+                                  for c, _ in columns])
+        if max(len(line) for line in text.splitlines()) <= width or not steps:
+            break  # fits, or the labels alone are wider: let the terminal wrap
+        step = steps.pop(0)
+        if isinstance(step, int):
+            reason_chars = min(reason_chars, step)
+        else:
+            columns = [c for c in columns if c[0] != step]
+    notes = [textwrap.fill(note, width, subsequent_indent="  ") for note in result_notes(summary)]
+    return text + ("\n\n" + "\n".join(notes) if notes else "")

@@ -6,7 +6,8 @@ Modules, each importing only those before it (no cycles):
 - ``tables``: pandas tables, seed aggregation, baseline ratios, markdown/CSV cells;
 - ``plots``: the PNG figures (matplotlib, imported when a figure is drawn);
 - ``html``: the HTML page;
-- this package: ``write_report``, which writes them all.
+- this package: ``write_report``, which writes them all;
+- ``data_plots``: figures of a dataset itself (``odebench data plot``), not of runs.
 """
 
 from __future__ import annotations

@@ -307,8 +307,8 @@ def result_notes(summary: pd.DataFrame) -> list[str]:
             runs = int(row["single_class_runs"])
             share = f"{runs} of {row['n']} runs" if row["n"] > 1 else "its run"
             out.append(f"warning: {run_label(row, with_device=several_devices)}: {share} "
-                       f"predicted {row['single_class']} for every test sample (it learned only the "
-                       "class balance; train longer, on more data, or with another lr)")
+                       f"predicted {row['single_class']} for every test sample (it learned nothing that "
+                       "tells the classes apart; train longer, on more data, or with another lr)")
     if "busy" in summary.columns and (summary["busy"] == True).any():  # noqa: E712 - None too
         out.append("note: times marked busy come from runs during which other processes used "
                    "the CPU: slower and noisier than on a quiet machine; rerun them with --force "

@@ -100,7 +100,7 @@ def test_single_class_and_busy_runs_are_flagged_in_the_reports(store, cli):
         assert "note: times marked busy" in text
     md = summary_markdown(summary)
     six = next(line for line in md.splitlines() if "blocks=6" in line)
-    assert "12.5 ± 0 busy" in six
+    assert "12.5 ± 0 [12.5, 12.5] busy" in six
     code, _, _ = cli("report", "--results", store.directory)
     page = (store.directory / "s" / "report.html").read_text()
     assert "predicted N for every test sample" in page and "busy" in page

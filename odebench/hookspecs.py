@@ -33,7 +33,16 @@ Model factory
     cross-entropy and times it. Optional: a ``counters`` attribute, a ``dict[str, int]`` of
     monotonically increasing counts (``"nfe"`` function evaluations, ``"steps_accepted"``,
     ``"steps_rejected"``); odebench reads it around every forward and backward pass and stores
-    per-batch means as ``nfe_forward``/``nfe_backward`` etc.
+    per-batch means as ``nfe_forward``/``nfe_backward`` etc. A float counter
+    ``"dynamics_seconds"`` (seconds spent inside the dynamics, forward evaluations and their
+    backward passes) also gives each epoch a ``dynamics_share``: that time over the epoch's.
+
+    Optional: an ``extra_loss()`` method returning ``dict[str, Tensor]`` of scalar loss terms
+    computed by the last forward pass (e.g. a regulariser; ``{}`` when there are none).
+    odebench calls it after every training forward pass, adds the terms to the cross-entropy
+    before the backward pass, and logs each term's epoch mean under its name (e.g.
+    ``reg_kinetic``) in the epoch rows, and the last epoch's in the run's metrics;
+    ``train_loss`` stays the cross-entropy alone. Names must not be odebench's own metrics.
 
     Raise ``odebench.Unsupported("why")`` from the factory for a combination the model cannot
     run (the run is recorded as *skipped*), and ``odebench.Diverged`` from ``forward`` when

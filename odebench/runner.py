@@ -38,6 +38,8 @@ from .types import (
 )
 
 DIVERGED_MESSAGES = ("underflow in dt", "max_num_steps exceeded")
+# Epoch-row keys that are not run metrics of their own.
+EPOCH_ONLY = ("epoch", "batches", "samples")
 
 
 # ---------------------------------------------------------------- measurement helpers
@@ -80,8 +82,14 @@ def _counters(model: torch.nn.Module) -> dict[str, int]:
     return dict(counters) if isinstance(counters, dict) else {}
 
 
-def _diff(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+def _diff(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
     return {k: after[k] - before.get(k, 0) for k in after}
+
+
+def _extra_loss(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The model's extra loss terms of its last forward pass (see hookspecs), or none."""
+    extra = getattr(model, "extra_loss", None)
+    return dict(extra()) if callable(extra) else {}
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str]) -> dict:
@@ -196,6 +204,7 @@ def train_epoch(
     seen = 0
     forward: list[dict[str, int]] = []
     backward: list[dict[str, int]] = []
+    extra_sums: dict[str, torch.Tensor] = {}
     _sync(device)
     start = time.perf_counter()
     for b in range(batches):
@@ -205,21 +214,25 @@ def train_epoch(
         c0 = _counters(model)
         logits = model(xb)
         loss = torch.nn.functional.cross_entropy(logits, yb)
+        extra = _extra_loss(model)
+        objective = loss + sum(extra.values()) if extra else loss
         c1 = _counters(model)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        objective.backward()
         c2 = _counters(model)
         optimizer.step()
         forward.append(_diff(c1, c0))
         backward.append(_diff(c2, c1))
         loss_sum += loss.detach() * len(idx)
+        for name, term in extra.items():
+            extra_sums[name] = extra_sums.get(name, 0) + term.detach() * len(idx)
         correct += (logits.argmax(1) == yb).sum()
         seen += len(idx)
         if bar is not None:
             bar.update(1)
         # On CUDA this check would sync every batch; there the end-of-epoch check catches NaN.
-        if device.type == "cpu" and not torch.isfinite(loss):
-            raise Diverged(f"loss became {loss.item()} in epoch {epoch}, batch {b + 1}")
+        if device.type == "cpu" and not torch.isfinite(objective):
+            raise Diverged(f"loss became {objective.item()} in epoch {epoch}, batch {b + 1}")
     _sync(device)
     seconds = time.perf_counter() - start
     train_loss = float(loss_sum.item() / max(1, seen))
@@ -230,6 +243,16 @@ def train_epoch(
     for key in sorted({k for c in forward + backward for k in c}):
         row[f"{key}_forward"] = _mean([c.get(key, 0) for c in forward])
         row[f"{key}_backward"] = _mean([c.get(key, 0) for c in backward])
+    if any("dynamics_seconds" in c for c in forward):
+        # The share of the epoch spent inside the model's dynamics; the rest is the solver's
+        # own bookkeeping, the layers outside the ODE, the loss and the optimiser.
+        inside = sum(c.get("dynamics_seconds", 0) for c in forward + backward)
+        row["dynamics_share"] = inside / seconds if seconds > 0 else None
+    for name, total in sorted(extra_sums.items()):
+        if name in row:
+            raise OdebenchError(f"the model's extra_loss term {name!r} has the name of an odebench "
+                                "metric; rename it (e.g. 'reg_...')")
+        row[name] = float(total.item() / max(1, seen))
     return row
 
 
@@ -276,6 +299,9 @@ def final_metrics(epochs: list[dict[str, Any]], predictions: np.ndarray, data: D
     for key in last:
         if key.endswith(("_forward", "_backward", "_eval")):
             metrics[key] = _mean([e[key] for e in epochs if e.get(key) is not None])
+        elif key not in EPOCH_ONLY and key not in metrics:
+            # dynamics_share and the model's extra loss terms: the last epoch's value.
+            metrics[key] = last[key]
     return metrics
 
 

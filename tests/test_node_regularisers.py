@@ -84,12 +84,12 @@ def test_jacobian_term_is_hutchinsons_estimate_of_the_frobenius_norm(registry, g
     torch.manual_seed(3)
     eps = torch.randn_like(z0)[..., 0]  # the block's draw, once per solve
     per_sample = t_end * (eps @ A).pow(2).sum(1)
-    assert float(term) == pytest.approx(weight * float(per_sample.mean()), rel=1e-8)
+    assert float(term.detach()) == pytest.approx(weight * float(per_sample.mean()), rel=1e-8)
     # Its expectation is ||A||_F² T; Var(εᵀ M ε) = 2 tr(M²) for M = A Aᵀ.
     m = A @ A.T
     expected = weight * t_end * float(torch.trace(m))
     stderr = weight * t_end * math.sqrt(2 * float(torch.trace(m @ m)) / len(z0))
-    assert abs(float(term) - expected) < 4 * stderr
+    assert abs(float(term.detach()) - expected) < 4 * stderr
     # Its gradient through the solver (or its adjoint): d/dA mean(T εᵀ A Aᵀ ε) = 2T mean(ε εᵀ) A.
     term.backward()
     grad = weight * 2 * t_end * (eps.T @ eps / len(eps)) @ A

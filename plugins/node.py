@@ -16,7 +16,7 @@ the plain one bit for bit):
 - ``steer`` = b (STEER, Ghosh et al. 2020): in training, each batch integrates to an end time
   drawn uniformly from [t_end - b, t_end + b]; evaluation integrates to t_end.
 - ``compile_dynamics``: ``torch.compile`` the dynamics' layers (not the solver).
-- ``time_dynamics``: measure ``dynamics_seconds`` (on by default; costs two identity autograd
+- ``time_dynamics``: measure ``dynamics_seconds`` (off by default: it costs two identity autograd
   nodes and two clock reads per evaluation).
 """
 
@@ -180,7 +180,7 @@ class Dynamics:
 class ODEBlock(nn.Module):
     def __init__(self, func: ODEFunc, solver: odebench.Solver, gradient: Gradient, t_end: float,
                  eval_solver: odebench.Solver | None = None, *, kinetic: float = 0.0,
-                 jacobian: float = 0.0, steer: float = 0.0, time_dynamics: bool = True):
+                 jacobian: float = 0.0, steer: float = 0.0, time_dynamics: bool = False):
         super().__init__()
         self.func = func
         self.time_dynamics = time_dynamics
@@ -249,7 +249,7 @@ def build_node(
     jacobian: float = 0.0,
     steer: float = 0.0,
     compile_dynamics: bool = False,
-    time_dynamics: bool = True,
+    time_dynamics: bool = False,
 ) -> nn.Module:
     """``solver`` defaults to dopri5 with rtol = atol = 1e-3 and ``gradient`` to the adjoint,
     the seed study's recipe. ``eval_solver`` (the suite's ``eval_solver:`` options over the

@@ -193,7 +193,7 @@ def test_regularisers_leave_the_init_and_evaluation_alone_and_can_be_switched_of
 def test_a_run_adds_and_logs_the_extra_loss_terms(registry):
     config = {
         "suite": "t", "model": "node", "seed": 0, "device": "cpu", "threads": None,
-        "params": {"gradient": "backprop", "kinetic": 0.01},
+        "params": {"gradient": "backprop", "kinetic": 0.01, "time_dynamics": True},
         "solver": {"name": "rk4", "steps": 1},
         "dataset": {"name": "synthetic", "train_size": 64, "test_size": 32},
         "train": {**TRAIN_DEFAULTS, "epochs": 2, "batch_size": 32},

@@ -43,6 +43,8 @@ def cmd_run(args) -> int:
             overrides=args.set or [], force=args.force, timeout=args.timeout,
             executor=args.executor,
             executor_options={"workers": args.workers, "scheduler": args.scheduler},
+            echo=(lambda _: None) if args.quiet else print,
+            progress="off" if args.quiet else args.progress,
         )
     except KeyboardInterrupt as exc:
         print("odebench: interrupted; finished runs are kept, rerun the same command to resume",
@@ -56,8 +58,15 @@ def cmd_run(args) -> int:
 
         wanted = {r["run_key"] for r in rows}
         runs = [r for r in Store(args.results).latest(rows[0]["suite"]) if r["run_key"] in wanted]
-        print()
-        _report(runs, None if args.no_report else args.results, fix="pass --no-report")
+        if args.quiet:  # the report files still, but neither the table nor where they went
+            import contextlib
+            import io
+
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                _report(runs, None if args.no_report else args.results, fix="pass --no-report")
+        else:
+            print()
+            _report(runs, None if args.no_report else args.results, fix="pass --no-report")
     bad = unfinished(rows)
     if bad:
         print(f"\n{len(bad)} run(s) did not finish well:", file=sys.stderr)
@@ -152,6 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-report", action="store_true",
                    help="print the table at the end but write no report files (by default the "
                    "runs' report goes to <results>/<suite>/, as odebench report writes it)")
+    p.add_argument("--progress", choices=["auto", "live", "plain", "off"], default="auto",
+                   help="auto (default): a live view on a terminal, else plain lines; plain: a line "
+                   "per run start and epoch, batches at most every 20 s; off: a line per finished run")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="print nothing on stdout; errors and unfinished runs still go to stderr")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="print the comparison table; write tables, plots and "

@@ -11,6 +11,7 @@ from .health import DRIVER_PID, busy_warning, run_warnings, sample_busy
 from .isolate import run_isolated
 from .machine import code_version
 from .params import suggest
+from .progress import Display, display_for, listening
 from .report.labels import flatten, label_fields, run_label
 from .store import Store
 from .suite import Suite, load_suite, run_key
@@ -33,6 +34,7 @@ def run_suite(
     executor_options: dict[str, Any] | None = None,
     echo: Callable[[str], None] = print,
     suite: Suite | None = None,
+    progress: str = "auto",
 ) -> list[dict[str, Any]]:
     """Run every unfinished run of a suite; return the table rows (latest attempt of each of
     the suite's runs). Raises SuiteError/OdebenchError for bad input before anything runs or
@@ -40,7 +42,11 @@ def run_suite(
 
     A run is finished, and not rerun, when its latest attempt is done, diverged or skipped;
     failed, timeout and interrupted runs run again. KeyboardInterrupt propagates after the
-    executor recorded the current run(s) as interrupted."""
+    executor recorded the current run(s) as interrupted.
+
+    ``progress``: ``auto`` (a live view when ``echo`` is print and stdout is a terminal, else
+    ``plain``), ``live``, ``plain`` (throttled lines through ``echo``) or ``off`` (only the
+    suite's first line and a line per finished run)."""
     suite = suite or load_suite(path, plugin_dirs=plugin_dirs, overrides=overrides)
     store = Store(results)
     store.check_writable()
@@ -54,6 +60,7 @@ def run_suite(
     skipped = len(suite.runs) - len(todo)
     again = sum(1 for k, _ in todo if k in previous)
     # Made before anything is printed: bad executor options are bad input like the rest.
+    display = _display(progress, echo)
     runner = suite.registry.executors[executor].obj(**options) if todo else None
     echo(f"suite {suite.name}: {len(suite.runs)} runs; skipping {skipped} already finished "
          f"(done, diverged or skipped; --force reruns them); {len(todo)} to run"
@@ -71,23 +78,38 @@ def run_suite(
              "progress": f"[{i + 1}/{len(todo)}] {describe(c)}"}
             for i, (k, c) in enumerate(todo)
         ]
-        for n, (task, outcome) in enumerate(runner.map(run_isolated, tasks), 1):
-            store.add(task["config"], task["key"], outcome, version, executor)
-            m = outcome.get("metrics") or {}
-            detail = ""
-            if outcome["status"] == DONE:
-                detail = (f" test_acc={m.get('test_accuracy', float('nan')):.4f}"
-                          f" epoch_s={m.get('epoch_seconds', float('nan')):.2f}")
-            elif outcome.get("reason"):
-                detail = f" ({outcome['reason']})"
-            warnings = run_warnings(m, outcome.get("machine"))
-            if warnings:
-                detail += " - warning: " + "; ".join(warnings)
-            echo(f"[{n}/{len(todo)}] {outcome['status']:<11} {describe(task['config'])}{detail}")
+        display.begin(len(tasks), {t["key"]: t["progress"] for t in tasks})
+        try:
+            with listening(display.event):
+                for n, (task, outcome) in enumerate(runner.map(run_isolated, tasks), 1):
+                    store.add(task["config"], task["key"], outcome, version, executor)
+                    display.finished(task["key"], f"[{n}/{len(todo)}] {outcome['status']:<11} "
+                                     f"{describe(task['config'])}{_detail(outcome)}")
+        finally:
+            display.end()
     wanted = set(keys)
     if not store.path.exists():
         return []
     return [flatten(r) for r in store.latest(suite.name) if r["run_key"] in wanted]
+
+
+def _detail(outcome: dict[str, Any]) -> str:
+    m = outcome.get("metrics") or {}
+    detail = ""
+    if outcome["status"] == DONE:
+        detail = (f" test_acc={m.get('test_accuracy', float('nan')):.4f}"
+                  f" epoch_s={m.get('epoch_seconds', float('nan')):.2f}")
+    elif outcome.get("reason"):
+        detail = f" ({outcome['reason']})"
+    warnings = run_warnings(m, outcome.get("machine"))
+    if warnings:
+        detail += " - warning: " + "; ".join(warnings)
+    return detail
+
+
+def _display(mode: str, echo: Callable[[str], None]) -> Display:
+    # A caller's own echo gets lines, never a live view drawn past it onto stdout.
+    return display_for("plain" if mode == "auto" and echo is not print else mode, echo)
 
 
 def unfinished(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

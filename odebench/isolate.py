@@ -1,8 +1,14 @@
 """Run one task in a process of its own, with a hard timeout.
 
 ``run_isolated`` is what every executor calls (locally, or on a Dask worker): it starts
-``python -m odebench.isolate WORKDIR PARENT_PID`` in a new session, waits, and turns every
-ending into an outcome dict; it never raises for a run's failure.
+the run process, waits, and turns every ending into an outcome dict; it never raises for a
+run's failure. The run process is forked from a pre-warmed zygote (``zygote.py``: torch and
+the plugins already imported), or, where that is not possible, is a fresh
+``python -m odebench.isolate WORKDIR PARENT_PID``; either way it is this process's child, the
+leader of its own process group, and runs ``main`` below.
+
+- While it waits, it reads the run's progress events (``progress.jsonl`` in the run's work
+  directory) and publishes them in this process (``odebench.progress``).
 
 - A timeout kills the run's whole process group (SIGKILL: killed, not polled). Just before,
   SIGUSR1 makes the run dump its Python stacks (faulthandler), stored as the traceback, so a
@@ -22,6 +28,7 @@ from __future__ import annotations
 import faulthandler
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -30,6 +37,8 @@ import threading
 import time
 from typing import Any
 
+from . import zygote
+from .progress import EVENTS, Tail, publish
 from .types import FAILED, TIMEOUT, Outcome, Task, outcome
 
 TASK, OUTCOME, STACKS = "task.json", "outcome.json", "stacks.txt"
@@ -52,27 +61,70 @@ def _death_reason(returncode: int) -> str:
     return f"run process exited with code {returncode} before reporting a result"
 
 
-def _wait(pid: int, timeout: float | None) -> bool:
+def _wait(pid: int, timeout: float | None, tick=lambda: None) -> bool:
     """Wait for ``pid`` to exit without reaping it (so its process-group id cannot be reused
-    before we kill the group). False when the timeout passed first."""
+    before we kill the group), calling ``tick()`` at every poll. False when the timeout passed
+    first."""
     deadline = None if timeout is None else time.monotonic() + timeout
     delay = POLL_SECONDS
-    while True:
-        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
-            return True
-        if deadline is not None and time.monotonic() >= deadline:
-            return False
-        time.sleep(delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic())))
-        delay = min(delay * 2, 0.5)
+    pidfd = _pidfd(pid)
+    try:
+        while True:
+            tick()
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            pause = delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic()))
+            if pidfd is not None:  # wakes up the moment the run exits
+                select.select([pidfd], [], [], pause)
+            else:
+                time.sleep(pause)
+            delay = min(delay * 2, 0.5)
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    """Kill the run's whole process group (the run and anything it started), then reap."""
+def _pidfd(pid: int) -> int | None:
+    """A descriptor that becomes readable when ``pid`` exits (Linux 5.3+), else None."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+class Forked:
+    """A run process forked by the zygote and reparented to this process (``Popen``'s
+    ``pid``/``returncode``/``wait`` for it)."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+
+def _kill_group(proc: subprocess.Popen | Forked) -> None:
+    """Kill the run's whole process group (the run and anything it started), then reap it,
+    and the members that were reparented to this process as their subreaper."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
     proc.wait()
+    if zygote.become_subreaper():
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            try:
+                if os.waitpid(-proc.pid, os.WNOHANG) == (0, 0):
+                    time.sleep(0.01)  # killed, not yet dead
+            except ChildProcessError:
+                break  # none left in the group
 
 
 def _dump_stacks(pid: int) -> None:
@@ -115,19 +167,22 @@ def run_isolated(task: Task) -> Outcome:
             json.dump(task, fh)
         started = time.time()
         try:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "odebench.isolate", tmp, str(os.getpid())],
-                start_new_session=True,  # Ctrl-C reaches the driver, which then stops the run
-                env=_child_env(task),
-            )
+            proc = _start(tmp, _child_env(task))
         except OSError as exc:
             return outcome(FAILED, f"cannot start the run process: {exc}", started=started)
+        events = Tail(os.path.join(tmp, EVENTS))
+
+        def tick() -> None:
+            for event in events.read():
+                publish(event)
+
         try:
-            finished = _wait(proc.pid, timeout)
+            finished = _wait(proc.pid, timeout, tick)
             if not finished:
                 _dump_stacks(proc.pid)
         finally:  # always, KeyboardInterrupt included: no process of the run outlives it
             _kill_group(proc)
+        tick()
         stacks = _read(os.path.join(tmp, STACKS))
         if not finished:
             return outcome(TIMEOUT, f"killed after the {timeout:g} s timeout", started=started, traceback=stacks)
@@ -136,6 +191,18 @@ def run_isolated(task: Task) -> Outcome:
                 return json.load(fh)
         except (OSError, ValueError):
             return outcome(FAILED, _death_reason(proc.returncode), started=started, traceback=stacks)
+
+
+def _start(workdir: str, env: dict[str, str]) -> subprocess.Popen | Forked:
+    """The run process: forked from the zygote, else a fresh interpreter."""
+    pid = zygote.fork_run(workdir, env)
+    if pid is not None:
+        return Forked(pid)
+    return subprocess.Popen(
+        [sys.executable, "-m", "odebench.isolate", workdir, str(os.getpid())],
+        start_new_session=True,  # Ctrl-C reaches the driver, which then stops the run
+        env=env,
+    )
 
 
 def _watch_parent(parent: int) -> None:
@@ -162,7 +229,7 @@ def main(argv: list[str]) -> int:
         task = json.load(fh)
     from .runner import execute
 
-    result = execute(task)
+    result = execute(task, os.path.join(workdir, EVENTS))
     out_path = os.path.join(workdir, OUTCOME)
     with open(out_path + ".tmp", "w") as fh:
         json.dump(result, fh, default=float)
@@ -171,4 +238,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--zygote"]:
+        sys.exit(zygote.serve(int(sys.argv[2]), main))
     sys.exit(main(sys.argv[1:]))

@@ -21,6 +21,7 @@ from .binding import build_model, load_dataset
 from .health import LoadProbe, prediction_metrics
 from .machine import machine_info
 from .plugins import Registry, load_registry
+from .progress import Emitter
 from .types import (
     DIVERGED,
     DONE,
@@ -191,7 +192,8 @@ def evaluate(model, x, batch_size, device) -> tuple[np.ndarray, float, dict[str,
 
 def train_epoch(
     model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: Dataset, train: dict[str, Any],
-    device: torch.device, generator: torch.Generator, epoch: int, batches: int, bar=None,
+    device: torch.device, generator: torch.Generator, epoch: int, batches: int,
+    events: Emitter | None = None,
 ) -> dict[str, Any]:
     """One epoch of shuffled mini-batches: its loss, accuracy and seconds (CUDA synchronized),
     and the per-batch means of the model's counters in the forward and backward passes.
@@ -228,8 +230,9 @@ def train_epoch(
             extra_sums[name] = extra_sums.get(name, 0) + term.detach() * len(idx)
         correct += (logits.argmax(1) == yb).sum()
         seen += len(idx)
-        if bar is not None:
-            bar.update(1)
+        if events is not None and events.due():  # a clock read per batch; the rest every 0.5 s
+            _batch_event(events, device, epoch, train["epochs"], b + 1, batches, start, loss_sum, correct,
+                         seen, forward[-1], backward[-1])
         # On CUDA this check would sync every batch; there the end-of-epoch check catches NaN.
         if device.type == "cpu" and not torch.isfinite(objective):
             raise Diverged(f"loss became {objective.item()} in epoch {epoch}, batch {b + 1}")
@@ -254,6 +257,20 @@ def train_epoch(
                                 "metric; rename it (e.g. 'reg_...')")
         row[name] = float(total.item() / max(1, seen))
     return row
+
+
+def _batch_event(events: Emitter, device: torch.device, epoch: int, epochs: int, batch: int, batches: int,
+                 start: float, loss_sum: torch.Tensor, correct: torch.Tensor, seen: int,
+                 forward: dict[str, int], backward: dict[str, int]) -> None:
+    """A throttled batch event. The running loss and accuracy only on the CPU: on CUDA
+    reading them would synchronize the device, so there they come with the epoch event."""
+    numbers: dict[str, Any] = {}
+    if device.type == "cpu":
+        numbers["loss"] = float(loss_sum.item()) / max(1, seen)
+        numbers["accuracy"] = int(correct.item()) / max(1, seen)
+    if "nfe" in forward:  # the model's counters are host ints: no device access
+        numbers["nfe"] = forward["nfe"] + backward.get("nfe", 0)
+    events.batch(epoch, epochs, batch, batches, time.perf_counter() - start, **numbers)
 
 
 def evaluate_epoch(
@@ -306,11 +323,12 @@ def final_metrics(epochs: list[dict[str, Any]], predictions: np.ndarray, data: D
 
 
 def train_and_evaluate(
-    config: dict[str, Any], registry: Registry, progress: str = "", epochs: list | None = None
+    config: dict[str, Any], registry: Registry, events: Emitter | None = None, epochs: list | None = None
 ) -> Outcome:
     """Train and evaluate one run in this process. Returns the outcome (status, metrics,
     epochs); raises for failures, which ``execute`` turns into statuses. Finished epochs are
-    appended to ``epochs`` as they complete, so a caller keeps them when a later one fails."""
+    appended to ``epochs`` as they complete, so a caller keeps them when a later one fails.
+    ``events`` receives the run's progress (start, throttled batches, epochs)."""
     device = _setup(config)
     train = config["train"]
     load_start = time.perf_counter()
@@ -325,28 +343,21 @@ def train_and_evaluate(
 
     batches = batches_per_epoch(len(data.x_train), train)
     epochs = [] if epochs is None else epochs
-    bar = _progress(train["epochs"] * batches, progress)
+    if events is not None:
+        events.start(train["epochs"], batches)
     predictions = None
     for epoch in range(1, train["epochs"] + 1):
-        trained = train_epoch(model, optimizer, data, train, device, generator, epoch, batches, bar)
+        trained = train_epoch(model, optimizer, data, train, device, generator, epoch, batches, events)
         predictions, evaluated = evaluate_epoch(model, data, train, device)
         epochs.append({"epoch": epoch, **trained, **evaluated})
-    if bar is not None:
-        bar.close()
+        if events is not None:
+            events.epoch(epoch, train["epochs"], epochs[-1])
 
     _sync(device)
     metrics = {"n_params": n_params, **final_metrics(epochs, predictions, data),
                "data_load_seconds": load_seconds, "baseline_rss_bytes": memory.baseline_rss,
                **memory.metrics(), "threads": torch.get_num_threads()}
     return outcome(DONE, metrics=metrics, epochs=epochs)
-
-
-def _progress(total: int, desc: str):
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover
-        return None
-    return tqdm(total=total, desc=desc, unit="batch", leave=False, disable=None)
 
 
 def _failure(exc: BaseException) -> Outcome:
@@ -366,9 +377,10 @@ def _failure(exc: BaseException) -> Outcome:
     return outcome(status, one_line(exc), traceback=traceback.format_exc())
 
 
-def execute(task: Task) -> Outcome:
+def execute(task: Task, events_path: str | None = None) -> Outcome:
     """Run one task and always return an outcome (never raises for run failures; see
-    ``_failure`` for which exception becomes which status)."""
+    ``_failure`` for which exception becomes which status). Progress events are appended to
+    ``events_path`` (see ``odebench.progress``)."""
     started = time.time()
     load = LoadProbe()  # other processes' CPU use over this run's span
     partial_epochs: list = []
@@ -378,7 +390,8 @@ def execute(task: Task) -> Outcome:
         plugins = registry.plugins
         if not task["config"].get("threads") and task.get("default_threads"):
             torch.set_num_threads(int(task["default_threads"]))
-        result = train_and_evaluate(task["config"], registry, task.get("progress", ""), partial_epochs)
+        events = Emitter(events_path, task.get("key", ""))
+        result = train_and_evaluate(task["config"], registry, events, partial_epochs)
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a recorded status
         result = _failure(exc)
         result["epochs"] = partial_epochs

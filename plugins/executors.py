@@ -11,6 +11,12 @@ KeyboardInterrupt it yields an ``interrupted`` outcome for each run it stopped, 
 re-raises. Setting ``task["default_threads"]`` (the run's share of the cores, used when the
 suite sets no ``threads``) and ``task["parallel_runs"]`` (runs sharing the machine, stored
 with the run) keeps timings comparable.
+
+Progress: ``fn`` publishes each run's events (``odebench.progress``) in the process it runs
+in. Locally that is the driver, which shows them. On a Dask worker they are logged to the
+scheduler under the topic ``odebench-progress`` (run starts and epochs, batches at most every
+``DASK_BATCH_SECONDS`` per run), and the driver's client subscribes to that topic and
+publishes them in the driver.
 """
 
 from __future__ import annotations
@@ -20,7 +26,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 
 import odebench
+from odebench import progress
 from odebench.types import FAILED, INTERRUPTED, Outcome, Task, outcome
+
+TOPIC = "odebench-progress"
+DASK_BATCH_SECONDS = 5.0
 
 
 def _cores() -> int:
@@ -54,6 +64,33 @@ class LocalExecutor:
             yield task, result
 
 
+class _Forward:
+    """On a worker: log the runs' progress events to the scheduler (batches throttled)."""
+
+    def __init__(self, worker):
+        self.worker = worker
+        self.last: dict[str, float] = {}
+
+    def __call__(self, event: dict) -> None:
+        key = event.get("key", "")
+        if event.get("event") == "batch":
+            now = time.monotonic()
+            if now - self.last.get(key, -1e9) < DASK_BATCH_SECONDS:
+                return
+            self.last[key] = now
+        self.worker.log_event(TOPIC, event)
+
+
+_forwarders: dict[int, _Forward] = {}
+
+
+def _forward_progress(worker) -> None:
+    """Install this worker's forwarder once (several runs may share the worker process)."""
+    if id(worker) not in _forwarders:
+        _forwarders[id(worker)] = _Forward(worker)
+        progress.add_listener(_forwarders[id(worker)])
+
+
 def run_on_worker(fn: Callable[[dict], dict], task: dict, slots_by_host: dict[str, int]) -> dict:
     """Runs on a Dask worker: give the run its share of this host's cores, then ``fn``.
 
@@ -66,6 +103,7 @@ def run_on_worker(fn: Callable[[dict], dict], task: dict, slots_by_host: dict[st
         worker = get_worker()
         host = worker.host if hasattr(worker, "host") else ""
         nthreads = getattr(getattr(worker, "state", worker), "nthreads", 1)
+        _forward_progress(worker)
     except ValueError:  # not on a worker (e.g. a synchronous test scheduler)
         host, nthreads = "", 1
     slots = max(1, slots_by_host.get(host) or nthreads or 1)
@@ -120,6 +158,8 @@ class DaskExecutor:
 
         tasks = list(tasks)
         slots = self._slots_by_host()
+        # Runs on the client's event loop thread: the driver's display locks for it.
+        self.client.subscribe_topic(TOPIC, lambda event: progress.publish(event[1]))
         futures = {
             self.client.submit(run_on_worker, fn, task, slots, pure=False,
                                key=f"odebench-{task['key']}-{time.time_ns()}"): task

@@ -1,7 +1,10 @@
 """How much does odebench add to a training epoch? The same model on the same data for one
 epoch, through odebench's training loop and through a bare hand-written PyTorch loop, in the
 same process, alternating, median over repeats. Also the fixed cost of isolating a run in its
-own process (interpreter start, imports, data loading).
+own process: a minimal run (one batch of 32, 32 test samples) through ``run_isolated``, its
+wall time minus its training and evaluation, median over repeats, forked from the zygote
+(how runs start) and as a fresh ``python -m odebench.isolate`` (the fallback,
+``ODEBENCH_ZYGOTE=0``). The zygote's own start (once per driver) is printed apart.
 
     python tests/benchmarks/overhead.py [--model resnet|node] [--repeats 5] [--train-size 4096]
 """
@@ -9,6 +12,7 @@ own process (interpreter start, imports, data loading).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -59,6 +63,10 @@ def main() -> None:
     args = parser.parse_args()
     registry = load_registry()
     cfg = config(args.model, args.train_size)
+    start = time.perf_counter()
+    isolated({**config(args.model, 32), "train": {**TRAIN_DEFAULTS, "epochs": 1, "batch_size": 32,
+                                                  "max_batches": 1}})
+    print(f"first isolated run (starts this process's zygote): {time.perf_counter() - start:.2f} s")
 
     harness, bare = [], []
     bare_epoch(cfg, registry)  # warm-up: allocator, kernels, caches
@@ -70,12 +78,29 @@ def main() -> None:
           f"threads={torch.get_num_threads()} repeats={args.repeats}")
     print(f"epoch seconds, median: odebench {h:.3f}  bare loop {b:.3f}  ratio {h / b:.3f}")
 
+    wall, inside = isolated(cfg)
+    print(f"isolated run: {wall:.2f} s wall, of which {inside:.2f} s training + evaluation: "
+          f"{wall - inside:.2f} s fixed cost per run (process start, imports, data, model)")
+
+    minimal = config(args.model, 32)
+    minimal["dataset"]["test_size"] = 32
+    minimal["train"] = {**minimal["train"], "batch_size": 32, "max_batches": 1}
+    for label, zygote in (("forked from the zygote", "1"), ("fresh interpreter (ODEBENCH_ZYGOTE=0)", "0")):
+        os.environ["ODEBENCH_ZYGOTE"] = zygote
+        costs = [wall - inside for wall, inside in (isolated(minimal) for _ in range(args.repeats))]
+        print(f"fixed cost per run, {label}: median {statistics.median(costs):.2f} s "
+              f"(min {min(costs):.2f}, max {max(costs):.2f}, {args.repeats} minimal runs)")
+    os.environ.pop("ODEBENCH_ZYGOTE")
+
+
+def isolated(cfg: dict) -> tuple[float, float]:
+    """Wall seconds of one isolated run and the seconds of its training + evaluation."""
     start = time.perf_counter()
     outcome = run_isolated({"key": "overhead", "config": cfg, "plugin_files": [], "timeout": None})
     wall = time.perf_counter() - start
-    inside = outcome["metrics"]["first_epoch_seconds"] + outcome["metrics"]["eval_seconds"]
-    print(f"isolated run: {wall:.2f} s wall, of which {inside:.2f} s training + evaluation: "
-          f"{wall - inside:.2f} s fixed cost per run (process start, imports, data, model)")
+    if outcome["status"] != "done":
+        raise SystemExit(f"the isolated run ended {outcome['status']}: {outcome.get('reason')}")
+    return wall, outcome["metrics"]["first_epoch_seconds"] + outcome["metrics"]["eval_seconds"]
 
 
 if __name__ == "__main__":

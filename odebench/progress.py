@@ -193,6 +193,7 @@ class Display:
         self.done = 0
         self.started = time.monotonic()
         self.labels: dict[str, str] = {}
+        self.ended: set[str] = set()  # a Dask worker's last events may arrive after the outcome
 
     def begin(self, total: int, labels: dict[str, str]) -> None:
         self.total, self.labels, self.started = total, labels, time.monotonic()
@@ -203,6 +204,7 @@ class Display:
     def finished(self, key: str, line: str) -> None:
         with self.lock:
             self.done += 1
+            self.ended.add(key)
 
     def end(self) -> None:
         pass
@@ -239,6 +241,8 @@ class Plain(Display):
         key = event.get("key", "")
         now = time.monotonic()
         with self.lock:
+            if key in self.ended:
+                return
             kind = event.get("event")
             if kind == "batch" and now - self._last.get(key, -1e9) < self.batch_seconds:
                 return
@@ -284,7 +288,8 @@ class Live(Display):
 
     def event(self, event: Event) -> None:
         with self.lock:
-            self.running[event.get("key", "")] = event
+            if event.get("key", "") not in self.ended:
+                self.running[event.get("key", "")] = event
 
     def finished(self, key: str, line: str) -> None:
         super().finished(key, line)

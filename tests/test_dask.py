@@ -70,6 +70,9 @@ runs:
         assert metrics["parallel_runs"] == 2
     # The worker survived the run that crashed: it ran in its own process.
     assert "exited with code 3" in rows["fault-exit"]["reason"]
+    # The runs' progress came from the workers to the driver (plain lines: not a terminal).
+    assert "resnet blocks=0 seed=0 cpu started: 1 epochs of 1 batches" in done.stdout, done.stdout
+    assert "resnet blocks=0 seed=0 cpu epoch 1/1 done in" in done.stdout
 
     again = odebench("run", suite, "--results", results, "--executor", "dask", "--workers", 2)
     assert "skipping 2 already finished" in again.stdout

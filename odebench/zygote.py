@@ -120,9 +120,19 @@ class Zygote:
         os.close(self.replies)
 
 
+# What a zygote's start depends on beyond the run's own environment (which each run gets):
+# the import path and the thread libraries' settings read when they load.
+PRELOAD_VARIABLES = ("PYTHONPATH", "PYTHONHOME", "LD_PRELOAD", "LD_LIBRARY_PATH", "ODEBENCH_LOAD_PLUGINS")
+PRELOAD_PREFIXES = ("OMP_", "GOMP_", "KMP_", "MKL_", "OPENBLAS_")
+
+
 def _fingerprint() -> tuple:
-    # A zygote preloads under the caller's environment: a changed one gets a fresh zygote.
-    return (sys.executable, tuple(sorted(os.environ.items())))
+    """A zygote serves callers whose fingerprint matches the one it started with; a change
+    (``python -m`` puts the working directory on the import path) gets a fresh zygote. Not
+    the whole environment: torch itself sets variables in it (TORCHINDUCTOR_CACHE_DIR)."""
+    env = tuple(sorted((k, v) for k, v in os.environ.items()
+                       if k in PRELOAD_VARIABLES or k.startswith(PRELOAD_PREFIXES)))
+    return (sys.executable, os.getcwd(), env)
 
 
 def fork_run(workdir: str, env: dict[str, str]) -> int | None:

@@ -83,6 +83,10 @@ Executor
     the row). On KeyboardInterrupt it yields an ``interrupted`` outcome for each run in flight,
     then re-raises. Tasks and outcomes are ``odebench.types.Task``/``Outcome``; build an
     outcome of your own (e.g. a lost worker: ``failed``) with ``odebench.types.outcome``.
+    Live progress: ``fn`` hands each run's progress events (dicts) to
+    ``odebench.progress.publish`` in the process it runs in; an executor that runs ``fn`` in
+    other processes may carry them back and call ``publish`` in the driver (the Dask executor
+    does, through the scheduler's event log). Without that, only finished runs are shown.
 """
 
 from __future__ import annotations

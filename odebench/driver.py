@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from . import weights
 from .health import DRIVER_PID, busy_warning, run_warnings, sample_busy
 from .isolate import run_isolated
 from .machine import code_version
@@ -15,7 +16,7 @@ from .progress import Display, display_for, listening
 from .report.labels import flatten, label_fields, run_label
 from .store import Store
 from .suite import Suite, load_suite, run_key
-from .types import DONE, FINISHED, SUCCEEDED, OdebenchError, Task
+from .types import DONE, FINISHED, SUCCEEDED, OdebenchError, Outcome, Task
 
 
 def describe(config: dict[str, Any]) -> str:
@@ -75,16 +76,18 @@ def run_suite(
         version = code_version()
         tasks: list[Task] = [
             {"key": k, "config": c, "plugin_files": list(suite.plugin_files), "timeout": limit,
-             "progress": f"[{i + 1}/{len(todo)}] {describe(c)}"}
+             "progress": f"[{i + 1}/{len(todo)}] {describe(c)}", "save_weights": suite.save_weights}
             for i, (k, c) in enumerate(todo)
         ]
         display.begin(len(tasks), {t["key"]: t["progress"] for t in tasks})
         try:
             with listening(display.event):
                 for n, (task, outcome) in enumerate(runner.map(run_isolated, tasks), 1):
+                    unsaved = _keep_weights(store, task, outcome)
                     store.add(task["config"], task["key"], outcome, version, executor)
                     display.finished(task["key"], f"[{n}/{len(todo)}] {outcome['status']:<11} "
-                                     f"{describe(task['config'])}{_detail(outcome)}")
+                                     f"{describe(task['config'])}{_detail(outcome)}"
+                                     + (f" - warning: {unsaved}" if unsaved else ""))
         finally:
             display.end()
     wanted = set(keys)
@@ -110,6 +113,21 @@ def _detail(outcome: dict[str, Any]) -> str:
 def _display(mode: str, echo: Callable[[str], None]) -> Display:
     # A caller's own echo gets lines, never a live view drawn past it onto stdout.
     return display_for("plain" if mode == "auto" and echo is not print else mode, echo)
+
+
+def _keep_weights(store: Store, task: Task, outcome: Outcome) -> str | None:
+    """Save a done run's weights (taken out of its outcome) under the results directory and
+    record their relative path as its ``weights_path`` metric; a warning when they could not
+    be written (the run's result is kept either way)."""
+    encoded = outcome.pop("weights", None)
+    if encoded is None or outcome["status"] != DONE:
+        return None
+    try:
+        path = weights.save(store.directory, task["config"]["suite"], task["key"], encoded)
+    except (OSError, ValueError) as exc:
+        return f"its weights were not saved ({exc})"
+    outcome.setdefault("metrics", {})["weights_path"] = path
+    return None
 
 
 def unfinished(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

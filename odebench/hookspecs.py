@@ -44,6 +44,20 @@ Model factory
     ``reg_kinetic``) in the epoch rows, and the last epoch's in the run's metrics;
     ``train_loss`` stays the cross-entropy alone. Names must not be odebench's own metrics.
 
+    Optional, for ODE models: a method ``odebench_ode(x, solver) -> (logits, final_state)``
+    that runs the batch ``x`` through the model with ``solver`` (an ``odebench.Solver``)
+    in place of its own, and returns the logits and the state the ODE ends in (batch first;
+    with several ODE blocks, the last one's, or all of them flattened and concatenated).
+    Called under ``torch.no_grad()`` in eval mode. odebench uses it after training to check
+    that the model is still an ODE (the same test set with a tight-tolerance reference solver
+    and with 2x/4x/8x the training solver's steps: ``validity_*`` metrics) and for
+    work-precision diagrams (``odebench precision``). A model without it is not checked.
+    For a model whose ODE block calls ``self.solver(self.func, z0, self.t)``::
+
+        def odebench_ode(self, x, solver):
+            state = solver(self.block.func, self.trunk(x), self.block.t)[-1]
+            return self.head(state), state
+
     Raise ``odebench.Unsupported("why")`` from the factory for a combination the model cannot
     run (the run is recorded as *skipped*), and ``odebench.Diverged`` from ``forward`` when
     the dynamics blow up (recorded as *diverged*).

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import validity, weights
 from .binding import build_model, load_dataset
 from .health import LoadProbe, prediction_metrics
 from .machine import machine_info
@@ -24,6 +25,7 @@ from .plugins import Registry, load_registry
 from .progress import Emitter
 from .types import (
     DIVERGED,
+    DIVERGED_MESSAGES,
     DONE,
     FAILED,
     INTERRUPTED,
@@ -38,7 +40,6 @@ from .types import (
     outcome,
 )
 
-DIVERGED_MESSAGES = ("underflow in dt", "max_num_steps exceeded")
 # Epoch-row keys that are not run metrics of their own.
 EPOCH_ONLY = ("epoch", "batches", "samples")
 
@@ -323,12 +324,17 @@ def final_metrics(epochs: list[dict[str, Any]], predictions: np.ndarray, data: D
 
 
 def train_and_evaluate(
-    config: dict[str, Any], registry: Registry, events: Emitter | None = None, epochs: list | None = None
+    config: dict[str, Any], registry: Registry, events: Emitter | None = None, epochs: list | None = None,
+    *, deadline: float | None = None, keep_weights: bool = False,
 ) -> Outcome:
     """Train and evaluate one run in this process. Returns the outcome (status, metrics,
     epochs); raises for failures, which ``execute`` turns into statuses. Finished epochs are
     appended to ``epochs`` as they complete, so a caller keeps them when a later one fails.
-    ``events`` receives the run's progress (start, throttled batches, epochs)."""
+    ``events`` receives the run's progress (start, throttled batches, epochs).
+
+    After every measurement, an ODE model gets the solver-swap validity check (its own
+    ``validity_*`` metrics, bounded by ``deadline`` on the monotonic clock, see
+    ``validity.py``); with ``keep_weights`` the outcome carries the trained weights."""
     device = _setup(config)
     train = config["train"]
     load_start = time.perf_counter()
@@ -357,7 +363,12 @@ def train_and_evaluate(
     metrics = {"n_params": n_params, **final_metrics(epochs, predictions, data),
                "data_load_seconds": load_seconds, "baseline_rss_bytes": memory.baseline_rss,
                **memory.metrics(), "threads": torch.get_num_threads()}
-    return outcome(DONE, metrics=metrics, epochs=epochs)
+    # After every timing and memory measurement, which it must not change.
+    metrics.update(validity.check(model, config, registry, data, device, train["eval_batch_size"], deadline))
+    result = outcome(DONE, metrics=metrics, epochs=epochs)
+    if keep_weights:
+        result["weights"] = weights.encode(model)
+    return result
 
 
 def _failure(exc: BaseException) -> Outcome:
@@ -377,11 +388,19 @@ def _failure(exc: BaseException) -> Outcome:
     return outcome(status, one_line(exc), traceback=traceback.format_exc())
 
 
+def _deadline(timeout: float | None, clock: float) -> float | None:
+    """When (monotonic clock) the run's after-training checks must stop so that its result is
+    written before the isolation kills it at ``timeout``."""
+    if not timeout:
+        return None
+    return clock + timeout - min(validity.TIMEOUT_MARGIN_SECONDS, 0.1 * timeout)
+
+
 def execute(task: Task, events_path: str | None = None) -> Outcome:
     """Run one task and always return an outcome (never raises for run failures; see
     ``_failure`` for which exception becomes which status). Progress events are appended to
     ``events_path`` (see ``odebench.progress``)."""
-    started = time.time()
+    started, clock = time.time(), time.monotonic()
     load = LoadProbe()  # other processes' CPU use over this run's span
     partial_epochs: list = []
     plugins: dict[str, str] = {}
@@ -391,7 +410,9 @@ def execute(task: Task, events_path: str | None = None) -> Outcome:
         if not task["config"].get("threads") and task.get("default_threads"):
             torch.set_num_threads(int(task["default_threads"]))
         events = Emitter(events_path, task.get("key", ""))
-        result = train_and_evaluate(task["config"], registry, events, partial_epochs)
+        result = train_and_evaluate(task["config"], registry, events, partial_epochs,
+                                    deadline=_deadline(task.get("timeout"), clock),
+                                    keep_weights=bool(task.get("save_weights")))
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a recorded status
         result = _failure(exc)
         result["epochs"] = partial_epochs

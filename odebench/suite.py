@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import yaml
 
+from . import validity
 from .params import check_dataset_params, check_params, param_types, suggest
 from .plugins import Registry, load_registry, plugin_files_in
 from .types import SuiteError
@@ -45,9 +46,9 @@ TRAIN_TYPES: dict[str, Any] = {
 }
 TOP_KEYS = {
     "name", "description", "dataset", "train", "seeds", "devices", "runs", "plugins",
-    "timeout", "threads",
+    "timeout", "threads", "validity", "save_weights",
 }
-RUN_RESERVED = {"model", "solver", "eval_solver", "train"}
+RUN_RESERVED = {"model", "solver", "eval_solver", "train", "validity"}
 
 
 @dataclass
@@ -59,6 +60,7 @@ class Suite:
     timeout: float | None
     registry: Registry = field(repr=False)
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    save_weights: bool = True  # keep each done run's trained weights under <results>/weights/
 
 
 def run_key(config: dict[str, Any]) -> str:
@@ -212,6 +214,12 @@ def load_suite(
     threads = data.get("threads")
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
         raise SuiteError(f"{f}: threads: expected a positive integer, got {threads!r}")
+    top_checks = validity.settings(data.get("validity"), None, f"{f}: validity", "")
+    if top_checks is not None:
+        _check_solver(top_checks["reference"], f"{f}: validity.reference", registry)
+    save_weights = data.get("save_weights", True)
+    if not isinstance(save_weights, bool):
+        raise SuiteError(f"{f}: save_weights: expected true or false, got {save_weights!r}")
 
     entries = data["runs"]
     if not isinstance(entries, list) or not entries:
@@ -228,7 +236,7 @@ def load_suite(
         if not entry_seeds:
             raise SuiteError(f"{where}.seeds: empty list; give at least one seed or remove the key")
         for variant in expand(entry):
-            for config in _resolve_run(variant, where, registry, train, dataset):
+            for config in _resolve_run(variant, where, registry, train, dataset, data.get("validity")):
                 for seed in entry_seeds:
                     for device in devices:
                         full = {**config, "seed": seed, "device": device, "threads": threads,
@@ -239,7 +247,7 @@ def load_suite(
                             runs.append(full)
     if not runs:
         raise SuiteError(f"{f}: runs: the grid expands to no runs (an empty list somewhere?)")
-    return Suite(name, str(path), runs, plugin_files, timeout, registry, data)
+    return Suite(name, str(path), runs, plugin_files, timeout, registry, data, save_weights)
 
 
 def _check_positive(train: dict[str, Any], where: str) -> None:
@@ -275,7 +283,8 @@ def _resolve_device(device: str, f: str, check: bool) -> str:
 
 
 def _resolve_run(
-    variant: dict[str, Any], where: str, registry: Registry, train: dict, dataset: dict
+    variant: dict[str, Any], where: str, registry: Registry, train: dict, dataset: dict,
+    top_validity: Any = None,
 ) -> list[dict[str, Any]]:
     model = variant["model"]
     if not isinstance(model, str) or model not in registry.models:
@@ -319,6 +328,17 @@ def _resolve_run(
     }
     if eval_solver is not None:
         config["eval_solver"] = eval_solver
+    # Only where the suite sets it (and the run has a solver to swap): the defaults leave the
+    # config, and so the run key, as it was.
+    if variant.get("validity") is not None and solver is None:
+        raise SuiteError(f"{where}.validity: model {model!r} takes no solver, so it has no ODE to check; "
+                         "remove the key")
+    checks = validity.settings(top_validity, variant.get("validity"), where.split(": runs[")[0] + ": validity",
+                               f"{where}.validity")
+    if checks is not None and solver is not None:
+        reference = _check_solver(checks["reference"], f"{where}.validity.reference", registry)
+        accepted, _ = param_types(registry.solvers[reference["name"]].obj, skip=3)
+        config["validity"] = {**checks, "reference": validity.with_tight_tolerance(reference, accepted)}
     return [config]
 
 

@@ -36,6 +36,11 @@ class Diverged(OdebenchError):
     """Training diverged (NaN/inf loss, solver step underflow, too many steps)."""
 
 
+# Errors whose message holds one of these come from a solver that could not go on
+# (torchdiffeq's step-size underflow, its step cap): the run diverged, it did not fail.
+DIVERGED_MESSAGES = ("underflow in dt", "max_num_steps exceeded")
+
+
 @dataclass(frozen=True)
 class DatasetShape:
     channels: int
@@ -131,6 +136,7 @@ class Task(TypedDict, total=False):
     progress: str  # progress-bar label
     default_threads: int  # set by an executor: the run's share of its machine's cores
     parallel_runs: int  # set by an executor: runs sharing that machine
+    save_weights: bool  # return the trained weights with the outcome (the driver keeps them)
 
 
 class Outcome(TypedDict, total=False):
@@ -145,6 +151,7 @@ class Outcome(TypedDict, total=False):
     started_at: float
     finished_at: float
     pid: int
+    weights: str  # a done run's state_dict (torch.save, base64) when the task asked for it
 
 
 def outcome(

@@ -236,6 +236,13 @@ class NeuralODE(nn.Sequential):
         the loss and logs their epoch means)."""
         return self[1].extra_loss()
 
+    def odebench_ode(self, x: torch.Tensor, solver: odebench.Solver) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and the ODE block's final state with ``solver`` in place of the model's own,
+        as in eval mode (odebench's solver-swap validity check and work-precision diagrams)."""
+        trunk, block, head = self
+        state = solver(Dynamics(block.func, timed=False), trunk(x), block.t)[-1]
+        return head(state), state
+
 
 def build_node(
     shape: odebench.DatasetShape,

@@ -203,9 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Further commands live in their own modules, each with add_commands(sub); those modules
     # import nothing heavy at module level (torch, pandas, matplotlib come with the command).
-    from . import compare, data
+    from . import compare, data, precision
 
-    for module in (data, compare):
+    for module in (data, compare, precision):
         module.add_commands(sub)
     return parser
 

@@ -322,6 +322,66 @@ def _series_label(g: Group, where: str, name: str, with_device: bool = False) ->
     return " ".join(p for p in parts if p)
 
 
+def _multipliers(g: Group) -> list[int]:
+    """The step multipliers of a group's validity check: 1 (the training solver) and each
+    ``validity_steps_x<k>_accuracy`` its runs have."""
+    found = {1}
+    for r in g.done:
+        for key in r["metrics"]:
+            if key.startswith("validity_steps_x") and key.endswith("_accuracy"):
+                found.add(int(key[len("validity_steps_x"):-len("_accuracy")]))
+    return sorted(found)
+
+
+def _stage(k: int) -> str:
+    return "validity_solver" if k == 1 else f"validity_steps_x{k}"
+
+
+def validity(gs: list[Group], path: Path) -> Path | None:
+    """Test accuracy, and the ODE output's relative error against the reference, versus the
+    evaluation steps as a multiple of the training solver's (the critical-step-size picture
+    of Ott et al. 2021); the tight-tolerance reference solver at the right end."""
+    shown = [g for g in gs if not math.isnan(g.metric("validity_solver_accuracy")[0])]
+    if not shown:
+        return None
+    top = max(k for g in shown for k in _multipliers(g))
+    x_ref = top * 2
+    fig, (acc, err) = _figure(2)
+    for g in shown:
+        ks = [k for k in _multipliers(g) if not math.isnan(g.metric(f"{_stage(k)}_accuracy")[0])]
+        stats = [g.metric(f"{_stage(k)}_accuracy") for k in ks]
+        acc.errorbar(ks, [s[0] for s in stats], yerr=[s[1] for s in stats], color=g.color,
+                     linestyle=g.style, marker="o", markersize=4, capsize=3)
+        ref, ref_sd, n = g.metric("validity_reference_accuracy")
+        if n:
+            acc.errorbar([x_ref], [ref], yerr=[ref_sd], color=g.color, marker="*", markersize=10,
+                         capsize=3)
+            acc.plot([ks[-1], x_ref], [stats[-1][0], ref], color=g.color, linestyle=":", linewidth=1)
+        names = ["validity_rel_error" if k == 1 else f"{_stage(k)}_rel_error" for k in ks]
+        errors = [(k, g.metric(name)) for k, name in zip(ks, names)]
+        errors = [(k, m) for k, m in errors if m[2] and m[0] > 0]
+        if errors:
+            err.plot([k for k, _ in errors], [m[0] for _, m in errors], color=g.color,
+                     linestyle=g.style, marker="o", markersize=4)
+    from matplotlib.ticker import FixedFormatter, FixedLocator
+
+    ticks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128, 256) if k <= top]
+    for ax in (acc, err):
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_locator(FixedLocator(ticks + [x_ref]))
+        ax.xaxis.set_major_formatter(FixedFormatter([f"{k}x" for k in ticks] + ["ref"]))
+        ax.xaxis.set_minor_locator(FixedLocator([]))
+        ax.grid(alpha=0.3)
+    acc.set(xlabel="evaluation steps, multiple of training (ref: tight-tolerance reference)",
+            ylabel="test accuracy (fraction correct)", title="Accuracy when the solver is swapped")
+    err.set(xlabel="evaluation steps, multiple of training", ylabel="relative error of the ODE output",
+            title="ODE output vs the reference solver")
+    if err.lines:
+        err.set_yscale("log")
+    _legend_below(fig, [acc, err], shown)
+    return _save(fig, path)
+
+
 def best_run(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The done run with the highest test accuracy (ties: macro-F1) and a confusion matrix."""
     candidates = [r for r in runs if r["status"] == "done" and r["metrics"].get("confusion_matrix")]
@@ -370,6 +430,9 @@ FIGURES = [
     # The file keeps its first name (ResNet depth, solver steps) so committed results stay put.
     ("memory_vs_depth.png", "Peak memory versus each integer model parameter or solver option "
      "the suite varies.", memory_vs_parameter),
+    ("validity.png", "Solver swap: test accuracy and the ODE output's relative error versus the "
+     "evaluation steps as a multiple of the training solver's; star: a tight-tolerance adaptive "
+     "reference. A model that is still an ODE keeps its accuracy (Ott et al. 2021).", validity),
 ]
 
 

@@ -32,6 +32,9 @@ MARKDOWN = [
 ]
 
 
+# The solver-swap check (validity.py), shown after test accuracy where a run has it.
+VALIDITY = [("validity_reference_accuracy", "ref acc"), ("validity_gap", "gap (pts)")]
+
 # Times relative to a baseline run (``odebench report --baseline "resnet blocks=6"``).
 RATIOS = [("epoch_seconds", "epoch_ratio", "epoch ×"), ("eval_seconds", "eval_ratio", "eval ×")]
 
@@ -64,8 +67,15 @@ def _cell(column: str, value: Any) -> str:
         return ""
     if column.endswith("_bytes"):
         return human_bytes(value)
-    if column in ("train_accuracy", "test_accuracy", "test_macro_f1"):
+    if column in ("train_accuracy", "test_accuracy", "test_macro_f1") or (
+            column.startswith("validity_") and column.endswith("_accuracy")):
         return f"{value:.4f}"
+    if column == "validity_gap":
+        return f"{value:+.1f}"
+    if column.endswith("rel_error"):
+        return f"{value:.2g}"
+    if column.startswith("validity_") and column.endswith("_nfe"):
+        return f"{value:.1f}"
     if column.endswith("_seconds"):
         return f"{value:.3g}"
     if column.endswith("_ratio"):
@@ -102,6 +112,13 @@ def add_ratios(frame: pd.DataFrame, baseline: str, require: bool = True) -> pd.D
     return frame
 
 
+def _with_validity(columns: list[tuple[str, str]], present: bool) -> list[tuple[str, str]]:
+    if not present:
+        return columns
+    at = next(i for i, (c, _) in enumerate(columns) if c == "test_accuracy") + 1
+    return columns[:at] + VALIDITY + columns[at:]
+
+
 def _with_ratios(columns: list[tuple[str, str]], present: bool) -> list[tuple[str, str]]:
     if not present:
         return list(columns)  # a copy: callers append to it, MARKDOWN must stay as it is
@@ -116,6 +133,7 @@ def run_cells(frame: pd.DataFrame, reason_chars: int | None = 60) -> tuple[list,
     """Columns and formatted cells of the per-run table, shared by markdown and HTML."""
     recall = [c for c in frame.columns if c.startswith("recall_")]
     columns = _with_ratios(MARKDOWN, "epoch_ratio" in frame.columns)
+    columns = _with_validity(columns, "validity_gap" in frame.columns)
     columns += [(c, f"rec {c[len('recall_'):]}") for c in recall]
     body = []
     for _, row in frame.iterrows():
@@ -124,6 +142,9 @@ def run_cells(frame: pd.DataFrame, reason_chars: int | None = 60) -> tuple[list,
             value = row.get(column)
             if column == "status" and row.get("reason") and value != "done":
                 value = f"{value}: {str(row['reason'])[:reason_chars]}"
+            checked = row.get("validity_status")
+            if column == "status" and value == "done" and isinstance(checked, str) and checked != "ok":
+                value = f"done; validity check {checked}"
             cells.append(_agg_cell(column, {f"{column}_mean": value}) if column.startswith("recall_")
                          else _busy(column, _cell(column, value), row))
         body.append(cells)
@@ -160,11 +181,11 @@ def to_csv(frame: pd.DataFrame) -> str:
 
 GROUP_COLUMNS = ["suite", "model", "params", "solver", "dataset", "device"]
 NOT_METRICS = {"seed", "epochs", "single_class_runs"}
-NO_STD = {"n_params", "train_samples", "test_samples", "threads"}
+NO_STD = {"n_params", "train_samples", "test_samples", "threads", "validity_samples"}
 # The summary's markdown/HTML cells that show the interval after ``mean ± sd``: the headline
 # numbers (summary.csv has ``_ci_low``/``_ci_high`` for every metric).
 CI_CELLS = {"test_accuracy", "test_macro_f1", "epoch_seconds", "eval_seconds",
-            "epoch_ratio", "eval_ratio"}
+            "epoch_ratio", "eval_ratio", "validity_reference_accuracy", "validity_gap"}
 SUMMARY_NOTE = (f"Cells: mean ± sample sd over the group's finished runs (n seeds); [low, high] is "
                 f"the {CONFIDENCE:.0%} t interval of the mean (mean ± t(0.975, n−1)·sd/√n), shown "
                 "for accuracy, macro-F1 and times where n ≥ 2 (summary.csv: <metric>_ci_low/_ci_high "
@@ -245,7 +266,7 @@ def _agg_cell(column: str, row: pd.Series) -> str:
             return "" if v is None or v != v else f"{v:.4f}"
     text = cell(column, mean)
     if text and column not in NO_STD and std is not None and std == std:
-        text += f" ± {cell(column, std)}"
+        text += f" ± {cell(column, std).lstrip('+')}"
         low, high = row.get(f"{column}_ci_low"), row.get(f"{column}_ci_high")
         if column in CI_CELLS and low is not None and low == low and high is not None and high == high:
             text += f" [{cell(column, low)}, {cell(column, high)}]"
@@ -259,6 +280,7 @@ def summary_columns(summary: pd.DataFrame) -> list[tuple[str, str]]:
     recall = [c[: -len("_mean")] for c in summary.columns
               if c.startswith("recall_") and c.endswith("_mean")]
     columns = _with_ratios([(c, t) for c, t in MARKDOWN if c != "seed"], "epoch_ratio_mean" in summary.columns)
+    columns = _with_validity(columns, "validity_gap_mean" in summary.columns)
     columns.insert(4, ("n", "n"))
     return columns + [(c, f"rec {c[len('recall_'):]}") for c in recall]
 

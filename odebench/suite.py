@@ -235,7 +235,11 @@ def load_suite(
         entry_seeds = _as_list(entry.pop("seeds"), f"{where}.seeds", int) if "seeds" in entry else seeds
         if not entry_seeds:
             raise SuiteError(f"{where}.seeds: empty list; give at least one seed or remove the key")
+        # Validity settings are not a grid axis: their lists (refine: [2, 4, 8]) stay lists.
+        checks = entry.pop("validity", None)
         for variant in expand(entry):
+            if checks is not None:
+                variant["validity"] = checks
             for config in _resolve_run(variant, where, registry, train, dataset, data.get("validity")):
                 for seed in entry_seeds:
                     for device in devices:

@@ -9,6 +9,7 @@ ResNet, not an ODE: with a finer solver its accuracy falls by ~25 points or more
 
 ``stiffness`` > 0 adds a state channel with dw/dt = -stiffness * w, w(0) = 1, that the head
 ignores: one Euler step passes it harmlessly, an adaptive solver needs ~stiffness steps.
+Model ``tiny-mlp``: a plain MLP, not an ODE.
 """
 
 import torch
@@ -77,6 +78,12 @@ def build(shape: odebench.DatasetShape, solver: odebench.Solver | str = "dopri5"
     return TinyODE(solver, hidden, stiffness, t_end)
 
 
+def build_mlp(shape: odebench.DatasetShape, *, hidden: int = 16) -> nn.Module:
+    """Not an ODE: no solver, no ``odebench_ode``, so no validity check."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(shape.channels * shape.length, hidden), nn.Tanh(),
+                         nn.Linear(hidden, shape.n_classes))
+
+
 @odebench.hookimpl
 def register_datasets(register):
     register("interval", load_interval)
@@ -85,3 +92,4 @@ def register_datasets(register):
 @odebench.hookimpl
 def register_models(register):
     register("tiny-ode", build)
+    register("tiny-mlp", build_mlp)

@@ -44,7 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "reference": REFERENCE,
     "refine": [2, 4, 8],
     "max_nfe": 10_000,  # function evaluations of one solve (one batch)
-    "max_seconds": 600.0,  # the whole check
+    "max_seconds": 1800.0,  # the whole check
     "test_size": None,  # a stratified subsample of the test set; None = all of it
 }
 TYPES: dict[str, Any] = {

@@ -114,4 +114,7 @@ def test_a_suite_runs_on_the_csv_files(tmp_path, cli, write_suite):
         """)
     code, out, err = cli("run", suite, "--results", tmp_path / "results")
     assert code == 0, err
-    assert "| done " in out
+    from odebench.store import Store
+
+    [row] = Store(tmp_path / "results").latest("csv-tiny")
+    assert row["status"] == "done" and row["metrics"]["test_samples"] == 20

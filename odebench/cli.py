@@ -57,16 +57,17 @@ def cmd_run(args) -> int:
         from .store import Store
 
         wanted = {r["run_key"] for r in rows}
-        runs = [r for r in Store(args.results).latest(rows[0]["suite"]) if r["run_key"] in wanted]
+        store = Store(args.results)
+        runs = [r for r in store.latest(rows[0]["suite"]) if r["run_key"] in wanted]
         if args.quiet:  # the report files still, but neither the table nor where they went
             import contextlib
             import io
 
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                _report(runs, None if args.no_report else args.results, fix="pass --no-report")
+                _report(runs, None if args.no_report else args.results, fix="pass --no-report", store=store)
         else:
             print()
-            _report(runs, None if args.no_report else args.results, fix="pass --no-report")
+            _report(runs, None if args.no_report else args.results, fix="pass --no-report", store=store)
     bad = unfinished(rows)
     if bad:
         print(f"\n{len(bad)} run(s) did not finish well:", file=sys.stderr)
@@ -78,12 +79,14 @@ def cmd_run(args) -> int:
 
 
 def _report(runs: list[dict], out: str | None, fmt: str = "table", baseline: str | None = None,
-            fix: str = "pass --out DIR or --no-files") -> None:
+            fix: str = "pass --out DIR or --no-files", store=None) -> None:
     """Print the table of ``runs`` (stored runs) per suite on stdout and, unless ``out`` is
-    None, write each suite's report files into ``out/<suite>/``."""
+    None, write each suite's report files into ``out/<suite>/`` (with ``store``, also every
+    attempt of the suite as ``attempts.jsonl``)."""
     import shutil
     import textwrap
 
+    from .attempts import write_attempts
     from .report import safe_name, write_report
     from .report.labels import flatten
     from .report.tables import (
@@ -118,6 +121,9 @@ def _report(runs: list[dict], out: str | None, fmt: str = "table", baseline: str
         try:
             written = write_report([r for r in runs if r["suite"] == suite], folder,
                                    f"odebench report: suite {suite}", baseline=baseline)
+            if store is not None:
+                # Every attempt in full: committed with the tables, `odebench import` rebuilds the store.
+                written.append(write_attempts(store, suite, folder))
         except OSError as exc:
             raise OdebenchError(f"cannot write the report files to {str(folder)!r} "
                                 f"({exc.strerror}); {fix}") from None
@@ -134,7 +140,8 @@ def cmd_report(args) -> int:
     if args.suite and not runs:
         raise OdebenchError(f"no runs of suite {args.suite!r} in {store.path}; "
                             f"known: {', '.join(store.suites()) or 'none'}")
-    _report(runs, None if args.no_files else (args.out or args.results), args.format, args.baseline)
+    _report(runs, None if args.no_files else (args.out or args.results), args.format, args.baseline,
+            store=store)
     return 0
 
 
@@ -168,8 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print nothing on stdout; errors and unfinished runs still go to stderr")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("report", help="print the comparison table; write tables, plots and "
-                       "report.html per suite into <results>/<suite>/")
+    p = sub.add_parser("report", help="print the comparison table; write tables, plots, "
+                       "report.html and attempts.jsonl per suite into <results>/<suite>/")
     p.add_argument("--results", default="results")
     p.add_argument("--suite", help="only this suite")
     p.add_argument("--format", choices=["table", "md", "csv"], default="table",
@@ -203,9 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Further commands live in their own modules, each with add_commands(sub); those modules
     # import nothing heavy at module level (torch, pandas, matplotlib come with the command).
-    from . import compare, data, precision
+    from . import attempts, compare, data, precision
 
-    for module in (data, compare, precision):
+    for module in (data, compare, precision, attempts):
         module.add_commands(sub)
     return parser
 

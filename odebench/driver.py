@@ -1,20 +1,27 @@
 """The driver: expand a suite, skip what is finished, hand the rest to an executor, store
-each outcome as it arrives."""
+each outcome as it arrives.
+
+Each run is claimed in the store just before it runs (``claims.py``), so a second driver on
+the same store skips it; each outcome is written to the pending folder before the store
+insert (``attempts.py``), so a failed insert (disk full, store deleted) loses no result."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from . import weights
+from .attempts import discard, import_pending, keep
+from .claims import Claims
 from .health import DRIVER_PID, busy_warning, run_warnings, sample_busy
 from .isolate import run_isolated
 from .machine import code_version
 from .params import suggest
 from .progress import Display, display_for, listening
 from .report.labels import flatten, label_fields, run_label
-from .store import Store
+from .store import Store, StoreError, attempt_record
 from .suite import Suite, load_suite, run_key
 from .types import DONE, FINISHED, SUCCEEDED, OdebenchError, Outcome, Task
 
@@ -37,37 +44,50 @@ def run_suite(
     suite: Suite | None = None,
     progress: str = "auto",
 ) -> list[dict[str, Any]]:
-    """Run every unfinished run of a suite; return the table rows (latest attempt of each of
-    the suite's runs). Raises SuiteError/OdebenchError for bad input before anything runs or
-    is written. ``timeout`` (seconds; 0 = none) wins over the suite's ``timeout:``.
+    """Run every unfinished run of a suite; return the table rows (the attempt that stands
+    for each of the suite's runs: its latest finished one, else its latest). Raises
+    SuiteError/OdebenchError for bad input before anything runs or is written. ``timeout``
+    (seconds; 0 = none) wins over the suite's ``timeout:``.
 
-    A run is finished, and not rerun, when its latest attempt is done, diverged or skipped;
-    failed, timeout and interrupted runs run again. KeyboardInterrupt propagates after the
-    executor recorded the current run(s) as interrupted.
+    A run is finished, and not rerun, when it has a done, diverged or skipped attempt; failed,
+    timeout and interrupted runs run again. A run another driver holds (``claims.py``) is
+    left to it. KeyboardInterrupt propagates after the executor recorded the current run(s)
+    as interrupted. A store that cannot be read or written raises StoreError (a run that
+    finished keeps its outcome in the pending folder).
 
     ``progress``: ``auto`` (a live view when ``echo`` is print and stdout is a terminal, else
     ``plain``), ``live``, ``plain`` (throttled lines through ``echo``) or ``off`` (only the
     suite's first line and a line per finished run)."""
     suite = suite or load_suite(path, plugin_dirs=plugin_dirs, overrides=overrides)
     store = Store(results)
-    store.check_writable()
     if executor not in suite.registry.executors:
         raise OdebenchError(f"unknown executor {executor!r}; {suggest(executor, suite.registry.executors)}")
     options = {k: v for k, v in (executor_options or {}).items() if v is not None}
+    # Nothing is written before the input is checked: the store is read first (an unreadable
+    # or newer store stops here), the executor made, and only then the store created/migrated.
+    store.check_writable()
+    started = time.time()
     previous = {} if force else store.statuses(suite.name)
     keys = [run_key(c) for c in suite.runs]
     limit = (timeout if timeout is not None else suite.timeout) or None
     todo = [(k, c) for k, c in zip(keys, suite.runs) if previous.get(k) not in FINISHED]
-    skipped = len(suite.runs) - len(todo)
-    again = sum(1 for k, _ in todo if k in previous)
     # Made before anything is printed: bad executor options are bad input like the rest.
     display = _display(progress, echo)
     runner = suite.registry.executors[executor].obj(**options) if todo else None
+    store.open()
+    imported, files = import_pending(store)
+    if files:  # importing only adds attempts: the runs to do can only become fewer
+        echo(f"imported {imported} finished run(s) kept in the pending folder by an earlier failed "
+             f"store write ({len(files) - imported} were in the store already)")
+        previous = {} if force else store.statuses(suite.name)
+        todo = [(k, c) for k, c in todo if previous.get(k) not in FINISHED]
+    skipped = len(suite.runs) - len(todo)
+    again = sum(1 for k, _ in todo if k in previous)
     echo(f"suite {suite.name}: {len(suite.runs)} runs; skipping {skipped} already finished "
          f"(done, diverged or skipped; --force reruns them); {len(todo)} to run"
          + (f", {again} of them again after failed/timeout/interrupted" if again else "")
          + (f"; timeout {limit:g} s per run" if limit else ""))
-    if runner is not None:
+    if runner is not None and todo:
         # Run processes (and Dask workers) inherit it: this driver's tree is not "load".
         os.environ[DRIVER_PID] = str(os.getpid())
         warning = busy_warning(*sample_busy())
@@ -79,17 +99,38 @@ def run_suite(
              "progress": f"[{i + 1}/{len(todo)}] {describe(c)}", "save_weights": suite.save_weights}
             for i, (k, c) in enumerate(todo)
         ]
+        claims = Claims(store, suite.name, finished_after=started if force else None)
+        elsewhere: list[Task] = []
+
+        def claimed() -> Iterator[Task]:
+            # Lazily, as the executor asks for the next run: claimed just before it runs.
+            for task in tasks:
+                why = claims.claim(task["key"])
+                if why is None:
+                    yield task
+                else:
+                    elsewhere.append(task)
+                    display.finished(task["key"], f"[-] not run     {describe(task['config'])}: {why}")
+
         display.begin(len(tasks), {t["key"]: t["progress"] for t in tasks})
         try:
-            with listening(display.event):
-                for n, (task, outcome) in enumerate(runner.map(run_isolated, tasks), 1):
+            with claims, listening(display.event):
+                for n, (task, outcome) in enumerate(runner.map(run_isolated, claimed()), 1):
                     unsaved = _keep_weights(store, task, outcome)
-                    store.add(task["config"], task["key"], outcome, version, executor)
+                    record = attempt_record(task["config"], task["key"], outcome, version, executor)
+                    shared = claims.shared(task["key"])
+                    if shared:  # another driver's run used this machine meanwhile: timings suspect
+                        record["metrics"]["shared_machine"] = shared
+                    save(store, record, describe(task["config"]))
+                    claims.release(task["key"])
                     display.finished(task["key"], f"[{n}/{len(todo)}] {outcome['status']:<11} "
-                                     f"{describe(task['config'])}{_detail(outcome)}"
+                                     f"{describe(task['config'])}{_detail(record)}"
                                      + (f" - warning: {unsaved}" if unsaved else ""))
         finally:
             display.end()
+        if elsewhere:
+            echo(f"{len(elsewhere)} run(s) not run here: another odebench driver on this store "
+                 "is running or finished them")
     wanted = set(keys)
     if not store.path.exists():
         return []
@@ -105,6 +146,9 @@ def _detail(outcome: dict[str, Any]) -> str:
     elif outcome.get("reason"):
         detail = f" ({outcome['reason']})"
     warnings = run_warnings(m, outcome.get("machine"))
+    if m.get("shared_machine"):
+        warnings.append(f"shared machine: {m['shared_machine']} run(s) of another odebench driver "
+                        "ran on this host meanwhile")
     if warnings:
         detail += " - warning: " + "; ".join(warnings)
     return detail
@@ -130,9 +174,24 @@ def _keep_weights(store: Store, task: Task, outcome: Outcome) -> str | None:
     return None
 
 
+def save(store: Store, record: dict[str, Any], label: str) -> None:
+    """Store one attempt; its outcome is first kept in the pending folder, so a failed
+    insert (disk full, store deleted or replaced) loses nothing: StoreError says where it is,
+    and the next ``odebench run`` imports it."""
+    kept = keep(store, record)
+    try:
+        store.add_record(record)
+    except StoreError as exc:
+        where = (f"its outcome is kept in {str(kept)!r} and the next odebench run imports it"
+                 if kept else "its outcome could not be kept anywhere either (every pending folder failed)")
+        raise StoreError(f"{exc} (run {label} finished {record['status']} but was not stored; {where})"
+                         ) from None
+    discard(kept)
+
+
 def unfinished(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows whose run did not end as intended (neither done nor skipped)."""
     return [r for r in rows if r["status"] not in SUCCEEDED]
 
 
-__all__ = ["run_suite", "unfinished"]
+__all__ = ["run_suite", "save", "unfinished"]

@@ -145,6 +145,8 @@ def run_cells(frame: pd.DataFrame, reason_chars: int | None = 60) -> tuple[list,
             checked = row.get("validity_status")
             if column == "status" and value == "done" and isinstance(checked, str) and checked != "ok":
                 value = f"done; validity check {checked}"
+            if column == "status" and _shared(row.get("shared_machine")):
+                value = f"{value} [shared machine]"
             cells.append(_agg_cell(column, {f"{column}_mean": value}) if column.startswith("recall_")
                          else _busy(column, _cell(column, value), row))
         body.append(cells)
@@ -158,6 +160,15 @@ def _busy(column: str, text: str, row: Any) -> str:
     """``text`` with a ``busy`` marker on the timing column of a run (or a group with a run)
     during which other processes used the CPU (see ``odebench.health``)."""
     return f"{text} busy" if column == BUSY_MARKED and text and row.get("busy") is True else text
+
+
+def _shared(value: Any) -> bool:
+    """Whether a run's ``shared_machine`` (other drivers' runs on its host while it ran, see
+    ``odebench.claims``) flags its timings as measured on a shared machine."""
+    try:
+        return float(value) > 0
+    except (TypeError, ValueError):
+        return False
 
 
 def to_markdown(frame: pd.DataFrame) -> str:
@@ -210,10 +221,12 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
     ``<metric>_std`` / ``<metric>_ci_low`` / ``<metric>_ci_high`` for every numeric metric
     (over done runs; std is the sample standard deviation, the interval the 95% t interval of
     the mean; both empty when n < 2). ``config`` is the group's config (without seed and suite).
-    Where the runs recorded them: ``busy`` (a done run ran on a busy machine),
+    ``shared``: runs flagged as measured on a shared machine
+    (``odebench.claims``). Where the runs recorded them: ``busy`` (a done run ran on a busy machine),
     ``single_class`` (the classes done runs predicted alone) and ``single_class_runs``."""
     if frame.empty:
-        return pd.DataFrame(columns=GROUP_COLUMNS + ["n", "runs", "seeds", "status", "reason", "config"])
+        return pd.DataFrame(columns=GROUP_COLUMNS + ["n", "runs", "seeds", "status", "reason", "shared",
+                                     "config"])
     frame = frame.reset_index(drop=True)
     keys = frame["config"].map(group_key)
     numeric = [
@@ -235,6 +248,7 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
             "seeds": ",".join(str(s) for s in part["seed"]),
             "status": status,
             "reason": reason,
+            "shared": sum(_shared(v) for v in part.get("shared_machine", [])),
         })
         for column in numeric:
             values = pd.to_numeric(done[column], errors="coerce").dropna()
@@ -298,6 +312,8 @@ def summary_cells(summary: pd.DataFrame, reason_chars: int | None = 60) -> tuple
                 value = row["status"]
                 if row.get("reason"):
                     value = f"{value}: {str(row['reason'])[:reason_chars]}"
+                if row.get("shared"):
+                    value = f"{value} [{row['shared']} of {row['runs']} on a shared machine]"
                 cells.append(value)
             else:
                 cells.append(_busy(column, _agg_cell(column, row), row))

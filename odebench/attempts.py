@@ -1,0 +1,188 @@
+"""Attempts outside the store: ``attempts.jsonl`` files and the pending folder.
+
+- ``odebench report`` writes every attempt of a suite to ``<suite>/attempts.jsonl``, one JSON
+  object a line with the fields of ``store.attempt_record`` (tracebacks cut to their last
+  lines). Stores are not committed; these files are, next to the tables.
+- ``odebench import FILE...`` loads such files into a store. An attempt the store holds
+  already (same run, status, start and end time) is skipped, so importing twice changes
+  nothing, and ``odebench run`` then resumes where the imported attempts left off.
+- The pending folder: the driver writes each finished run's attempt there before inserting
+  it into the store and removes it after. One left behind (the insert failed: disk full,
+  store deleted or replaced) is imported by the next ``odebench run``. When the results
+  folder cannot take it either, it goes to ``$XDG_CACHE_HOME/odebench/pending/<store hash>``
+  (else the temp folder), which the next run of the same store looks at too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .store import Store
+from .types import FINISHED, RERUN, OdebenchError
+
+ATTEMPTS = "attempts.jsonl"
+PENDING = "odebench-pending"
+TRACEBACK_LINES = 25  # of a traceback in attempts.jsonl: the end says where it failed
+FIELDS: dict[str, type | tuple[type, ...]] = {
+    "suite": str, "run_key": str, "status": str, "config": dict, "metrics": dict, "machine": dict,
+    "epochs": list, "reason": (str, type(None)), "traceback": (str, type(None)),
+    "code_version": (str, type(None)), "executor": (str, type(None)),
+    "started_at": (int, float, type(None)), "finished_at": (int, float, type(None)),
+}
+
+
+def _cut(traceback: str | None) -> str | None:
+    lines = (traceback or "").splitlines()
+    if len(lines) <= TRACEBACK_LINES:
+        return traceback
+    return "\n".join([f"... ({len(lines) - TRACEBACK_LINES} lines cut)"] + lines[-TRACEBACK_LINES:])
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write a whole file or none (temp file, fsync, rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+# ---------------------------------------------------------------- attempts.jsonl
+
+def write_attempts(store: Store, suite: str, folder: Path) -> Path:
+    """Write every attempt of ``suite`` (oldest first) to ``folder/attempts.jsonl``."""
+    lines = []
+    for attempt in store.attempts(suite):
+        attempt.pop("id", None)  # the store's own numbering; an import numbers anew
+        attempt["traceback"] = _cut(attempt.get("traceback"))
+        lines.append(json.dumps(attempt, sort_keys=True) + "\n")
+    path = folder / ATTEMPTS
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_atomic(path, "".join(lines))
+    return path
+
+
+def check_record(record: Any, where: str) -> dict[str, Any]:
+    """The record, or an OdebenchError naming ``where`` and what is wrong with it."""
+    fix = "give a file written by odebench report (attempts.jsonl)"
+    if not isinstance(record, dict):
+        raise OdebenchError(f"{where}: not a JSON object; {fix}")
+    for name, kind in FIELDS.items():
+        if name not in record:
+            raise OdebenchError(f"{where}: no {name!r} field; {fix}")
+        if not isinstance(record[name], kind):
+            raise OdebenchError(f"{where}: {name!r} has the wrong type ({type(record[name]).__name__}); {fix}")
+    if record["status"] not in FINISHED | RERUN:
+        raise OdebenchError(f"{where}: unknown status {record['status']!r}; {fix}")
+    if record["config"].get("suite") != record["suite"]:
+        raise OdebenchError(f"{where}: its config belongs to suite {record['config'].get('suite')!r}, "
+                            f"not {record['suite']!r}; {fix}")
+    if not all(isinstance(e, dict) and isinstance(e.get("epoch"), int) for e in record["epochs"]):
+        raise OdebenchError(f"{where}: every epoch needs an integer 'epoch'; {fix}")
+    return record
+
+
+def read_attempts(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The checked records of an attempts.jsonl file (OdebenchError naming file:line)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise OdebenchError(f"cannot read {str(path)!r} ({reason}); give attempts.jsonl files "
+                            "written by odebench report") from None
+    records = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise OdebenchError(f"{path}:{number}: not JSON ({exc}); give a file written by "
+                                "odebench report (attempts.jsonl)") from None
+        records.append(check_record(record, f"{path}:{number}"))
+    return records
+
+
+# ---------------------------------------------------------------- the pending folder
+
+def pending_dirs(store: Store) -> list[Path]:
+    """Where a finished run's attempt waits for its insert, in the order tried."""
+    digest = hashlib.sha1(str(store.path.absolute()).encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return [store.directory / PENDING, cache / "odebench" / "pending" / digest,
+            Path(tempfile.gettempdir()) / "odebench-pending" / digest]
+
+
+def keep(store: Store, record: dict[str, Any]) -> Path | None:
+    """Write ``record`` to the first pending folder that takes it; None when none does."""
+    name = f"{record['finished_at']!r}-{record['run_key'][:16]}-{os.getpid()}.json"
+    text = json.dumps(record, sort_keys=True)
+    for folder in pending_dirs(store):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            _write_atomic(folder / name, text)
+            return folder / name
+        except OSError:
+            continue
+    return None
+
+
+def discard(path: Path | None) -> None:
+    if path is not None:
+        try:
+            path.unlink()
+        except OSError:
+            pass  # imported again next time, and skipped there as present
+
+
+def import_pending(store: Store) -> tuple[int, list[Path]]:
+    """Insert the attempts left in the pending folders (skipping those the store holds),
+    then remove their files; returns (attempts added, files read)."""
+    files = sorted(p for folder in pending_dirs(store) if folder.is_dir() for p in folder.glob("*.json"))
+    if not files:
+        return 0, []
+    records = []
+    for path in files:
+        try:
+            records.append(check_record(json.loads(path.read_text(encoding="utf-8")), str(path)))
+        except (OSError, ValueError) as exc:
+            raise OdebenchError(f"cannot read the pending outcome {str(path)!r} ({exc}); move it "
+                                "away and rerun") from None
+    added, _present = store.add_missing(records)
+    for path in files:
+        discard(path)
+    return added, files
+
+
+# ---------------------------------------------------------------- odebench import
+
+def cmd_import(args) -> int:
+    batches = [(path, read_attempts(path)) for path in args.files]  # all checked before any write
+    store = Store(args.results)
+    store.open()
+    for path, records in batches:
+        added, present = store.add_missing(records)
+        print(f"{path}: {added} attempt(s) imported, {present} already in {store.path}", file=sys.stderr)
+    return 0
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("import", help="load attempts.jsonl files (written by odebench report) into the "
+                       "results store; attempts it holds already are skipped")
+    p.add_argument("files", nargs="+", metavar="FILE", help="e.g. results/*/attempts.jsonl")
+    p.add_argument("--results", default="results", help="results directory (default: results)")
+    p.set_defaults(func=cmd_import)
+
+
+__all__ = ["add_commands", "import_pending", "keep", "read_attempts", "write_attempts"]

@@ -41,7 +41,8 @@ def _cut(traceback: str | None) -> str | None:
     lines = (traceback or "").splitlines()
     if len(lines) <= TRACEBACK_LINES:
         return traceback
-    return "\n".join([f"... ({len(lines) - TRACEBACK_LINES} lines cut)"] + lines[-TRACEBACK_LINES:])
+    kept = TRACEBACK_LINES - 1  # with the marker line: cutting a cut traceback changes nothing
+    return "\n".join([f"... ({len(lines) - kept} lines cut)"] + lines[-kept:])
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -162,6 +163,11 @@ def import_pending(store: Store) -> tuple[int, list[Path]]:
     added, _present = store.add_missing(records)
     for path in files:
         discard(path)
+    for folder in {path.parent for path in files}:
+        try:
+            folder.rmdir()  # only when empty
+        except OSError:
+            pass
     return added, files
 
 

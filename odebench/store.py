@@ -100,6 +100,7 @@ FIXES = {
     "locked": "another process holds it; retry when that is done",
     "not a database": "it is not an odebench store: move it away (or restore it from a backup) and rerun",
     "corrupt": "move it away (or restore it from a backup) and rerun",
+    "it is a folder, not a file": "move it away and rerun",
 }
 
 
@@ -120,6 +121,8 @@ def store_error(path: Path, exc: BaseException, doing: str = "read") -> StoreErr
         cause = "not a database"
     elif name.startswith("SQLITE_CORRUPT") or "malformed" in text:
         cause = "corrupt"
+    elif path.is_dir():
+        cause = "it is a folder, not a file"
     else:
         found = _filesystem_cause(path.parent)
         cause = {"read-only file system": "read-only"}.get(found or "", found or "")
@@ -215,8 +218,10 @@ class Database:
         """The SQLite URI of the file. A store on a read-only file system is opened immutable
         for reading (WAL mode would need to create its -shm file there), unless a -wal file
         holds writes not yet in the main file: those would be missed, so it is opened as
-        usual and fails with its cause."""
+        usual and fails with its cause. Once ``open`` found the file, writes never create one."""
         uri = "file:" + urllib.parse.quote(str(self.path.absolute()))
+        if write and self._file_id is not None:
+            return uri + "?mode=rw"  # opened already: never create a new file if it was deleted
         if not write and _filesystem_cause(self.directory) == "read-only file system":
             wal = self.path.with_name(self.path.name + "-wal")
             if not wal.exists() or wal.stat().st_size == 0:

@@ -127,7 +127,7 @@ def test_store_survives_concurrent_writers_racing_from_an_empty_directory(tmp_pa
     assert query(results, "PRAGMA integrity_check") == [("ok",)]
 
 
-def test_latest_attempt_decides_and_epochs_of_an_unfinished_run_do_not_count(tmp_path):
+def test_latest_finished_attempt_decides_and_epochs_of_an_unfinished_run_do_not_count(tmp_path):
     store = Store(tmp_path / "results")
     config = {"suite": "s", "model": "m"}
     epochs = [{"epoch": 1, "train_loss": 0.5}, {"epoch": 2, "train_loss": 0.4}]
@@ -139,8 +139,9 @@ def test_latest_attempt_decides_and_epochs_of_an_unfinished_run_do_not_count(tmp
     store.add(config, "k2", {"status": "diverged", "reason": "nan"}, "v")
     assert store.finished_keys("s") == {"k1", "k2"}
     store.add(config, "k1", {"status": "failed", "reason": "forced rerun broke"}, "v")
-    assert store.finished_keys("s") == {"k2"}  # the latest attempt counts, as in the report
-    assert store.statuses("s") == {"k1": "failed", "k2": "diverged", "k3": "interrupted"}
+    # A failed (forced) rerun does not hide the earlier finished attempt, in the report neither.
+    assert store.finished_keys("s") == {"k1", "k2"}
+    assert store.statuses("s") == {"k1": "done", "k2": "diverged", "k3": "interrupted"}
 
 
 def test_a_failed_write_leaves_no_half_attempt(tmp_path):

@@ -64,20 +64,27 @@ CONFIG = {"suite": "s", "model": "resnet", "params": {"blocks": 0}, "dataset": {
 
 # ---------------------------------------------------------------- 1. unreadable is not empty
 
-def test_a_store_that_cannot_be_opened_is_an_error_for_run_report_and_compare(write_suite, tmp_path):
-    """Before: SQLite's "unable to open database file" was taken for an empty store: run said
-    "skipping 0" and redid every run, report exited 0 with nothing, compare said 0 runs."""
-    results = tmp_path / "results"
-    (results / "odebench.sqlite").mkdir(parents=True)  # a store that cannot be opened
-    good = v0_store(tmp_path / "good")
-    suite = write_suite(f"name: s\n{FAST_HEAD}runs:\n  - model: resnet\n    blocks: 0\n")
-    for args in (["run", suite, "--results", results], ["report", "--results", results, "--no-files"],
-                 ["compare", good, results]):
-        got = odebench(*args, timeout=300)
-        assert got.returncode == 2, (args, got.stdout, got.stderr)
-        assert "skipping" not in got.stdout and "to run" not in got.stdout
-        lines = got.stderr.strip().splitlines()
-        assert len(lines) == 1 and "odebench.sqlite" in lines[0] and "folder, not a file" in lines[0], lines
+def test_a_locked_store_is_an_error_for_run_report_and_compare_not_an_empty_store(
+        cli, write_suite, tmp_path, monkeypatch):
+    """Before: a store another process held locked was read as empty: run said "skipping 0"
+    and started the finished run again, report exited 0 with nothing, compare said 0 runs."""
+    monkeypatch.setattr("odebench.store.BUSY_SECONDS", 1)
+    results = v0_store(tmp_path / "results")  # journal mode, so a writer locks readers out
+    other = v0_store(tmp_path / "other")
+    suite = write_suite(f"name: v0\n{FAST_HEAD}runs:\n  - model: resnet\n    blocks: 0\n")
+    holder = sqlite3.connect(results / "odebench.sqlite", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        for args in (["run", suite, "--results", results], ["report", "--results", results, "--no-files"],
+                     ["compare", other, results]):
+            code, out, err = cli(*args)
+            assert code == 2 and "to run" not in out and "##" not in out, (args, out, err)
+            line = err.strip()
+            assert "\n" not in line and "odebench.sqlite" in line and "locked by another process" in line
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert query(results, "SELECT COUNT(*) FROM runs") == [(2,)]
 
 
 def test_not_a_database_is_named_as_such(cli, tmp_path):
@@ -318,6 +325,18 @@ def test_import_refuses_a_bad_file_naming_the_line_and_writes_nothing(cli, tmp_p
 
 # ---------------------------------------------------------------- real file systems (root)
 
+def fill(path: Path) -> None:
+    """Write zeros to ``path`` until its file system is full."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        while True:
+            os.write(fd, bytes(4096))
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def _mount(*args: str) -> bool:
     return os.geteuid() == 0 and subprocess.run(["mount", *args], capture_output=True).returncode == 0
 
@@ -338,17 +357,13 @@ def test_a_store_on_a_full_or_read_only_disk_is_never_an_empty_store(cli, write_
     """Before: on a full disk run said "skipping 0" and redid finished runs; on a read-only
     one report exited 0 with nothing and compare said "0 vs 2 runs"."""
     source = v0_store(tmp_path / "source")
+    with sqlite3.connect(source / "odebench.sqlite") as conn:  # WAL, as every store odebench
+        conn.execute("PRAGMA journal_mode = WAL")  # writes: reading it needs its -shm file
     results = tmpfs / "results"
     results.mkdir()
     (results / "odebench.sqlite").write_bytes((source / "odebench.sqlite").read_bytes())
     if fault == "full":
-        with open(tmpfs / "filler", "wb") as fh:
-            try:
-                while True:
-                    fh.write(b"\0" * 4096)
-                    fh.flush()
-            except OSError:
-                pass
+        fill(tmpfs / "filler")
     else:
         assert _mount("-o", "remount,ro", str(tmpfs))
     suite = write_suite(f"name: v0\n{FAST_HEAD}runs:\n  - model: resnet\n    blocks: 0\n")
@@ -372,18 +387,21 @@ def test_disk_full_mid_suite_keeps_the_finished_run_for_the_next_run(write_suite
     results = tmpfs / "results"
     filler = tmp_path / "filler.py"
     filler.write_text(textwrap.dedent(f'''
+        import os
+
         from torch import nn
         import odebench
 
 
         def build(shape):
-            with open({str(tmpfs / "filler")!r}, "wb") as fh:  # the disk fills while the run runs
-                try:
-                    while True:
-                        fh.write(b"\\0" * 4096)
-                        fh.flush()
-                except OSError:
-                    pass
+            # The disk fills while the run runs.
+            fd = os.open({str(tmpfs / "filler")!r}, os.O_WRONLY | os.O_CREAT)
+            try:
+                while True:
+                    os.write(fd, bytes(4096))
+            except OSError:
+                pass
+            os.close(fd)
             return nn.Sequential(nn.Flatten(), nn.Linear(shape.channels * shape.length, shape.n_classes))
 
 
@@ -394,7 +412,8 @@ def test_disk_full_mid_suite_keeps_the_finished_run_for_the_next_run(write_suite
     suite = write_suite(f"name: full\n{FAST_HEAD}plugins: [{filler}]\nruns:\n  - model: disk-filler\n")
     first = odebench("run", suite, "--results", results, timeout=300)
     assert first.returncode == 2, first.stdout + first.stderr
-    assert "disk full" in first.stderr and "finished done but was not stored" in first.stderr
+    assert "disk full" in first.stderr, first.stderr
+    assert "finished done but was not stored" in first.stderr, first.stderr
     kept = list((tmp_path / "cache" / "odebench" / "pending").glob("*/*.json"))
     assert len(kept) == 1  # the results folder was full: kept in the cache folder instead
     (tmpfs / "filler").unlink()

@@ -90,7 +90,9 @@ Executor
     ``factory(**options) -> executor`` where ``executor.map(fn, tasks)`` calls the picklable
     ``fn(task) -> outcome`` for every task, wherever it likes, and yields ``(task, outcome)``
     pairs as they complete. ``fn`` already isolates each run in its own process and enforces
-    its timeout; only the driver writes results. Options come from the CLI (``--workers``,
+    its timeout; only the driver writes results. ``tasks`` is an iterator that claims each run
+    for this driver as it is drawn (so other drivers on the store skip it): draw a task when
+    you can start it, not all at once, unless the runs start at once anyway. Options come from the CLI (``--workers``,
     ``--scheduler``) and are passed only when given. An executor may set
     ``task["default_threads"]`` (the run's share of its machine's cores, used when the suite
     sets no ``threads``) and ``task["parallel_runs"]`` (runs sharing that machine, stored with

@@ -162,6 +162,12 @@ def _busy(column: str, text: str, row: Any) -> str:
     return f"{text} busy" if column == BUSY_MARKED and text and row.get("busy") is True else text
 
 
+def _shared_marker(row: Any) -> str:
+    """`` [k of n on a shared machine]`` for a group with runs flagged ``shared_machine``."""
+    shared = row.get("shared")
+    return f" [{int(shared)} of {row['runs']} on a shared machine]" if shared and shared == shared else ""
+
+
 def _shared(value: Any) -> bool:
     """Whether a run's ``shared_machine`` (other drivers' runs on its host while it ran, see
     ``odebench.claims``) flags its timings as measured on a shared machine."""
@@ -312,8 +318,7 @@ def summary_cells(summary: pd.DataFrame, reason_chars: int | None = 60) -> tuple
                 value = row["status"]
                 if row.get("reason"):
                     value = f"{value}: {str(row['reason'])[:reason_chars]}"
-                if row.get("shared"):
-                    value = f"{value} [{row['shared']} of {row['runs']} on a shared machine]"
+                value += _shared_marker(row)
                 cells.append(value)
             else:
                 cells.append(_busy(column, _agg_cell(column, row), row))
@@ -336,8 +341,9 @@ def summary_markdown(summary: pd.DataFrame) -> str:
 
 
 def result_notes(summary: pd.DataFrame) -> list[str]:
-    """One line per group whose runs predicted a single class, and one when some runs ran on
-    a busy machine; empty for runs that recorded neither (see ``aggregate``)."""
+    """One line per group whose runs predicted a single class, one when some runs ran on a
+    busy machine and one when some shared it with another driver's runs; empty for runs that
+    recorded none of these (see ``aggregate``)."""
     out = []
     several_devices = summary["device"].nunique() > 1 if "device" in summary.columns else False
     for _, row in summary.iterrows():
@@ -351,6 +357,10 @@ def result_notes(summary: pd.DataFrame) -> list[str]:
         out.append("note: times marked busy come from runs during which other processes used "
                    "the CPU: slower and noisier than on a quiet machine; rerun them with --force "
                    "when it is quiet")
+    if "shared" in summary.columns and (pd.to_numeric(summary["shared"], errors="coerce") > 0).any():
+        out.append("note: runs marked 'on a shared machine' ran while another odebench driver ran "
+                   "runs on the same host (two drivers on one store): their times are slower than "
+                   "alone; rerun them with --force when one driver runs")
     return out
 
 
@@ -421,7 +431,8 @@ def _terminal_row(row: pd.Series, columns: list[tuple[str, str]], reason_chars: 
             reason = str(row.get("reason") or "")
             if len(reason) > reason_chars:
                 reason = reason[:reason_chars - 1] + "…" if reason_chars > 1 else ""
-            cells.append(f"{row['status']}: {reason}" if reason else str(row["status"]))
+            cells.append((f"{row['status']}: {reason}" if reason else str(row["status"]))
+                         + _shared_marker(row))
         elif column == "recall":
             classes = _title.split("\n")[1].split()
             values = [row.get(f"recall_{c}_mean") for c in classes]

@@ -67,7 +67,8 @@ def check_measurable(data: Dataset, name: str) -> None:
     missing = sorted(set(data.y_train.unique().tolist()) - set(data.y_test.unique().tolist()))
     if missing:
         names = ", ".join(repr(data.class_names[c]) for c in missing)
-        raise DataError(f"dataset {name!r}: the test set has no sample of class {names} (the train set "
+        raise DataError(f"dataset {name!r}: the test set has no sample of class{'es' if len(missing) > 1 else ''} "
+                        f"{names} (the train set "
                         f"has), so its recall and the macro F1 would be meaningless; give a larger "
                         f"test_size or a split with every class in the test set")
 

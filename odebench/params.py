@@ -8,6 +8,7 @@ Used by the suite loader, the run process, ``odebench check`` and ``odebench dat
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import math
 import re
@@ -122,14 +123,28 @@ def non_finite(value: Any) -> float | None:
     return None
 
 
-def param_types(fn: Callable[..., Any], skip: int | set[str] = 0) -> tuple[dict[str, Any], bool]:
-    """The keyword parameters a plugin callable accepts, with their annotations, and whether it
-    takes ``**kwargs``. ``skip`` drops the first N positional parameters or the named ones."""
-    sig = inspect.signature(fn)
+@functools.lru_cache(maxsize=512)
+def _introspect(fn: Callable[..., Any]) -> tuple[inspect.Signature, dict[str, Any]]:
     try:
         hints = typing.get_type_hints(fn, include_extras=True)
     except Exception:
         hints = {}
+    return inspect.signature(fn), hints
+
+
+def introspect(fn: Callable[..., Any]) -> tuple[inspect.Signature, dict[str, Any]]:
+    """A plugin callable's signature and type hints (``Annotated`` kept), cached: a grid asks
+    for the same few callables thousands of times."""
+    try:
+        return _introspect(fn)
+    except TypeError:  # an unhashable callable object
+        return _introspect.__wrapped__(fn)
+
+
+def param_types(fn: Callable[..., Any], skip: int | set[str] = 0) -> tuple[dict[str, Any], bool]:
+    """The keyword parameters a plugin callable accepts, with their annotations, and whether it
+    takes ``**kwargs``. ``skip`` drops the first N positional parameters or the named ones."""
+    sig, hints = introspect(fn)
     params = list(sig.parameters.values())
     if isinstance(skip, int):
         params = params[skip:]

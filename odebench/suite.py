@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import inspect
 import itertools
 import json
 import math
@@ -23,7 +22,7 @@ import annotated_types as at
 import yaml
 
 from . import validity
-from .params import SEED, check_dataset_params, check_params, param_types, range_problem, suggest
+from .params import SEED, check_dataset_params, check_params, introspect, param_types, range_problem, suggest
 from .plugins import Registry, load_registry, plugin_files_in
 from .types import SuiteError
 
@@ -388,7 +387,7 @@ def _filled(fn: typing.Callable[..., Any], given: dict[str, Any], skip: int | se
     """``given`` over the defaults of ``fn``'s keyword parameters: an omitted setting and its
     explicit default make the same run (and the stored config says what ran). Defaults that
     are not plain data (objects) are left to the plugin."""
-    params = list(inspect.signature(fn).parameters.values())
+    params = list(introspect(fn)[0].parameters.values())
     params = params[skip:] if isinstance(skip, int) else [p for p in params if p.name not in skip]
     defaults = {p.name: p.default for p in params
                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is not p.empty
@@ -440,7 +439,7 @@ def _resolve_run(
         raise SuiteError(f"{where}.model: unknown model {model!r}; {suggest(str(model), registry.models)}")
     factory = registry.models[model].obj
     accepted, var_kw = param_types(factory, skip={"shape", "solver"})
-    takes_solver = "solver" in inspect.signature(factory).parameters
+    takes_solver = "solver" in introspect(factory)[0].parameters
     params = {k: v for k, v in variant.items() if k not in RUN_RESERVED}
     check_params(params, accepted, var_kw, where, f"model {model!r}")
 
@@ -453,7 +452,7 @@ def _resolve_run(
     if solver is not None and not takes_solver:
         raise SuiteError(f"{where}.solver: model {model!r} takes no solver; remove the key")
     if solver is None and takes_solver:
-        default = inspect.signature(factory).parameters["solver"].default
+        default = introspect(factory)[0].parameters["solver"].default
         solver = default if isinstance(default, (str, dict)) else None
     if solver is not None:
         solver = _check_solver(solver, f"{where}.solver", registry)
@@ -461,7 +460,7 @@ def _resolve_run(
     # Evaluation may use other solver options (e.g. a looser tolerance) than training.
     eval_solver = variant.get("eval_solver")
     if eval_solver is not None:
-        if "eval_solver" not in inspect.signature(factory).parameters or solver is None:
+        if "eval_solver" not in introspect(factory)[0].parameters or solver is None:
             raise SuiteError(f"{where}.eval_solver: model {model!r} takes no eval_solver; remove the key")
         if not isinstance(eval_solver, dict):
             raise SuiteError(f"{where}.eval_solver: expected a mapping of solver options, e.g. {{rtol: 1.0e-2}}")

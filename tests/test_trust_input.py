@@ -15,8 +15,8 @@ import pytest
 from odebench.suite import load_suite
 from odebench.types import DataError, SuiteError
 
+from .conftest import CORE_PLUGINS, TINY
 from .conftest import FAST_HEAD as HEAD
-from .conftest import TINY
 from .test_bad_input import assert_bad_input, nothing_written
 
 FAULTS = Path(__file__).parent / "fault_plugins"
@@ -172,7 +172,8 @@ def test_a_huge_suite_file_is_not_read_whole(cli, tmp_path):
     ("name: m\ndataset: {name: mitbih, test_fraction: 1.5}\n" + RESNET, "dataset.test_fraction: must be < 1"),
     ("name: m\ndataset: {name: mitbih, records: []}\n" + RESNET, "dataset.records: must have at least 1 item"),
 ])
-def test_values_outside_their_range_are_suite_errors(cli, write_suite, tmp_path, text, needle):
+def test_values_outside_their_range_are_suite_errors(cli, write_suite, tmp_path, monkeypatch, text, needle):
+    monkeypatch.setenv("ODEBENCH_LOAD_PLUGINS", CORE_PLUGINS + ",mitbih")
     path = write_suite(text)
     results = tmp_path / "results"
     assert_bad_input(cli("run", path, "--results", results), needle, str(path))
@@ -350,7 +351,7 @@ def register_models(register):
 @pytest.mark.slow
 def test_runs_made_with_another_plugin_version_are_reported_stale(cli, write_suite, tmp_path):
     (tmp_path / "linear.py").write_text(MODEL_PLUGIN)
-    path = write_suite(f"name: stale\n{HEAD}plugins: [linear.py]\nruns:\n  - model: tiny-linear\n"
+    path = write_suite(f"name: edited\n{HEAD}plugins: [linear.py]\nruns:\n  - model: tiny-linear\n"
                        "  - model: resnet\n    blocks: 0\n")
     results = tmp_path / "results"
     assert cli("run", path, "--results", results)[0] == 0
@@ -365,4 +366,4 @@ def test_runs_made_with_another_plugin_version_are_reported_stale(cli, write_sui
     assert code == 0, err
     assert "1 to run" in out and len(rows(results)) == 3
     code, out, err = cli("run", path, "--results", results)
-    assert "stale" not in out and "0 to run" in out
+    assert "are stale" not in out and "0 to run" in out

@@ -222,6 +222,8 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame(columns=GROUP_COLUMNS + ["n", "runs", "seeds", "status", "reason", "config"])
     frame = frame.reset_index(drop=True)
+    # Rows flattened before runs had a ``train`` cell (older runs.csv files) have none.
+    group_columns = [c for c in GROUP_COLUMNS if c != "train" or c in frame.columns]
     keys = frame["config"].map(group_key)
     numeric = [
         c for c in frame.columns
@@ -235,7 +237,7 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
         first = part.iloc[0]
         status, reason = _status_summary(list(part["status"]),
                                          [r if isinstance(r, str) else "" for r in part["reason"]])
-        row: dict[str, Any] = {c: first.get(c) for c in GROUP_COLUMNS}
+        row: dict[str, Any] = {c: first.get(c) for c in group_columns}
         row.update({
             "n": len(done),
             "runs": len(part),

@@ -14,7 +14,7 @@ import torch
 
 from .params import split_subsample
 from .plugins import Registry
-from .types import Dataset, Solver
+from .types import DataError, Dataset, Solver
 
 
 def stratified_subsample(y: torch.Tensor, size: int | None, seed: int) -> torch.Tensor | None:
@@ -38,8 +38,11 @@ def stratified_subsample(y: torch.Tensor, size: int | None, seed: int) -> torch.
     return torch.from_numpy(np.sort(np.concatenate(picked)))
 
 
-def load_dataset(registry: Registry, spec: dict[str, Any]) -> Dataset:
-    """Load the dataset ``spec`` names, validate it and subsample it where the loader did not."""
+def load_dataset(registry: Registry, spec: dict[str, Any], measurable: bool = True) -> Dataset:
+    """Load the dataset ``spec`` names, validate it and subsample it where the loader did not.
+    Raises DataError when a set is empty or the test set lacks a class the train set has
+    (its recall and the macro F1 would be made up): a run on it would not measure anything.
+    ``measurable=False`` skips that check (to describe a dataset, not to train on it)."""
     entry = registry.datasets[spec["name"]]
     params, sizes = split_subsample(entry.obj, {k: v for k, v in spec.items() if k != "name"})
     data = entry.obj(**params)
@@ -49,7 +52,25 @@ def load_dataset(registry: Registry, spec: dict[str, Any]) -> Dataset:
         if idx is not None:
             setattr(data, f"x_{split}", getattr(data, f"x_{split}")[idx])
             setattr(data, f"y_{split}", getattr(data, f"y_{split}")[idx])
+    if measurable:
+        check_measurable(data, spec["name"])
     return data
+
+
+def check_measurable(data: Dataset, name: str) -> None:
+    """DataError unless both sets have samples and every class of the train set is in the
+    test set."""
+    for split in ("train", "test"):
+        if len(getattr(data, f"y_{split}")) == 0:
+            raise DataError(f"dataset {name!r}: the {split} set is empty; give it samples "
+                            f"(check the dataset's params, e.g. {split}_size or its records)")
+    missing = sorted(set(data.y_train.unique().tolist()) - set(data.y_test.unique().tolist()))
+    if missing:
+        names = ", ".join(repr(data.class_names[c]) for c in missing)
+        raise DataError(f"dataset {name!r}: the test set has no sample of class{'es' if len(missing) > 1 else ''} "
+                        f"{names} (the train set "
+                        f"has), so its recall and the macro F1 would be meaningless; give a larger "
+                        f"test_size or a split with every class in the test set")
 
 
 def bind_solver(registry: Registry, spec: dict[str, Any]) -> Solver:

@@ -41,7 +41,7 @@ def cmd_run(args) -> int:
         rows = run_suite(
             args.suite, results=args.results, plugin_dirs=args.plugins_dir or [],
             overrides=args.set or [], force=args.force, timeout=args.timeout,
-            executor=args.executor,
+            executor=args.executor, max_runs=args.max_runs, rerun_stale=args.rerun_stale,
             executor_options={"workers": args.workers, "scheduler": args.scheduler},
             echo=(lambda _: None) if args.quiet else print,
             progress="off" if args.quiet else args.progress,
@@ -88,7 +88,7 @@ def _report(runs: list[dict], out: str | None, fmt: str = "table", baseline: str
 
     from .attempts import write_attempts
     from .report import safe_name, write_report
-    from .report.labels import flatten
+    from .report.labels import flatten_all
     from .report.tables import (
         SUMMARY_NOTE,
         TERMINAL_NOTE,
@@ -100,7 +100,7 @@ def _report(runs: list[dict], out: str | None, fmt: str = "table", baseline: str
         to_csv,
     )
 
-    frame = table([flatten(r) for r in runs])
+    frame = table(flatten_all(runs))
     if baseline:
         frame = add_ratios(frame, baseline)
     if fmt == "csv":
@@ -159,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a suite value, e.g. --set train.epochs=1 --set dataset.train_size=2000")
     p.add_argument("--force", action="store_true", help="rerun finished runs too")
+    p.add_argument("--rerun-stale", action="store_true",
+                   help="rerun finished runs made with another version of a plugin they used")
+    p.add_argument("--max-runs", type=_positive, default=10_000, metavar="N",
+                   help="refuse a suite whose grid has more than N runs (default 10000)")
     p.add_argument("--timeout", type=_duration,
                    help="hard per-run timeout: seconds or 90s/10m/2h; wins over the suite's "
                    "timeout:, 0 = none")
@@ -226,6 +230,15 @@ def _lazy(module: str, function: str):
         return getattr(importlib.import_module(f"odebench.{module}"), function)(args)
 
     return run
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
 
 
 def _duration(text: str) -> float | None:

@@ -76,7 +76,7 @@ def load_rows(spec: str, suite: str | None = None) -> tuple[pd.DataFrame, bool]:
     """The rows of a result set and whether they are per-seed aggregates (summary.csv)."""
     import pandas as pd
 
-    from .report.labels import flatten
+    from .report.labels import flatten_all
     from .report.tables import table
     from .store import FILENAME, Store
 
@@ -88,7 +88,7 @@ def load_rows(spec: str, suite: str | None = None) -> tuple[pd.DataFrame, bool]:
         if suite and not runs:
             raise OdebenchError(f"no runs of suite {suite!r} in {store.path}; known: "
                                 f"{', '.join(store.suites()) or 'none'}")
-        frame = table([flatten(r) for r in runs])
+        frame = table(flatten_all(runs))
         for metric, warm_up in REPEATS:
             frame[metric + REPEATS_SUFFIX] = [epoch_repeats(r, metric, warm_up) for r in runs]
         return frame, False
@@ -133,6 +133,7 @@ def match_key(config: str | dict[str, Any], ignore: list[str] = ()) -> str:
     ``ignore``d keys (dotted, e.g. ``dataset.path``)."""
     config = json.loads(config) if isinstance(config, str) else dict(config)
     config.pop("suite", None)
+    config.pop("explicit", None)  # how the suite wrote it, not what ran
     for key in ignore:
         _drop(config, key)
     return json.dumps(config, sort_keys=True)

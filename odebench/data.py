@@ -81,7 +81,7 @@ def _load(registry, name: str, params: dict[str, Any], where: str):
     if name not in registry.datasets:
         raise OdebenchError(f"unknown dataset {name!r}; {suggest(name, registry.datasets)}")
     check_dataset_params(registry.datasets[name].obj, params, where, name)
-    return load_dataset(registry, {"name": name, **params})
+    return load_dataset(registry, {"name": name, **params}, measurable=False)  # to look at, not to train on
 
 
 def plot(registry, name: str, params: dict[str, Any], out: str | Path, per_class: int = 12) -> list[Path]:

@@ -19,15 +19,17 @@ from .health import DRIVER_PID, busy_warning, run_warnings, sample_busy
 from .isolate import run_isolated
 from .machine import code_version
 from .params import suggest
+from .preflight import check_datasets, stale_runs
 from .progress import Display, display_for, listening
-from .report.labels import flatten, label_fields, run_label
+from .report.labels import flatten_all, label_fields, run_label, train_keys
 from .store import Store, StoreError, attempt_record
-from .suite import Suite, load_suite, run_key
+from .suite import MAX_RUNS, Suite, load_suite, run_key
 from .types import DONE, FINISHED, SUCCEEDED, OdebenchError, Outcome, Task
 
 
-def describe(config: dict[str, Any]) -> str:
-    return f"{run_label(label_fields(config))} seed={config['seed']} {config['device']}"
+def describe(config: dict[str, Any], train: Iterable[str] = ()) -> str:
+    """A run's progress label; ``train`` names the training settings that tell runs apart."""
+    return f"{run_label(label_fields(config, train))} seed={config['seed']} {config['device']}"
 
 
 def run_suite(
@@ -43,6 +45,8 @@ def run_suite(
     echo: Callable[[str], None] = print,
     suite: Suite | None = None,
     progress: str = "auto",
+    max_runs: int = MAX_RUNS,
+    rerun_stale: bool = False,
 ) -> list[dict[str, Any]]:
     """Run every unfinished run of a suite; return the table rows (the attempt that stands
     for each of the suite's runs: its latest finished one, else its latest). Raises
@@ -50,15 +54,19 @@ def run_suite(
     (seconds; 0 = none) wins over the suite's ``timeout:``.
 
     A run is finished, and not rerun, when it has a done, diverged or skipped attempt; failed,
-    timeout and interrupted runs run again. A run another driver holds (``claims.py``) is
-    left to it. KeyboardInterrupt propagates after the executor recorded the current run(s)
-    as interrupted. A store that cannot be read or written raises StoreError (a run that
-    finished keeps its outcome in the pending folder).
+    timeout and interrupted runs run again. A finished run made with another version of a
+    plugin it used is *stale*: reported, kept, and rerun only with ``rerun_stale``. A run
+    another driver holds (``claims.py``) is left to it. Each dataset is loaded once before any
+    run starts (not with a remote ``scheduler``, whose machines may see other files): a
+    DataError there stops the suite, instead of failing every run alike. KeyboardInterrupt
+    propagates after the executor recorded the current run(s) as interrupted. A store that
+    cannot be read or written raises StoreError (a run that finished keeps its outcome in the
+    pending folder).
 
     ``progress``: ``auto`` (a live view when ``echo`` is print and stdout is a terminal, else
     ``plain``), ``live``, ``plain`` (throttled lines through ``echo``) or ``off`` (only the
     suite's first line and a line per finished run)."""
-    suite = suite or load_suite(path, plugin_dirs=plugin_dirs, overrides=overrides)
+    suite = suite or load_suite(path, plugin_dirs=plugin_dirs, overrides=overrides, max_runs=max_runs)
     store = Store(results)
     if executor not in suite.registry.executors:
         raise OdebenchError(f"unknown executor {executor!r}; {suggest(executor, suite.registry.executors)}")
@@ -70,23 +78,36 @@ def run_suite(
     previous = {} if force else store.statuses(suite.name)
     keys = [run_key(c) for c in suite.runs]
     limit = (timeout if timeout is not None else suite.timeout) or None
-    todo = [(k, c) for k, c in zip(keys, suite.runs) if previous.get(k) not in FINISHED]
+    finished = {k for k in keys if previous.get(k) in FINISHED}
+    stale = stale_runs(suite.registry, store.latest(suite.name), finished) if finished else {}
+    rerun = set(stale) if rerun_stale else set()
+    todo = [(k, c) for k, c in zip(keys, suite.runs) if k not in finished or k in rerun]
     # Made before anything is printed: bad executor options are bad input like the rest.
     display = _display(progress, echo)
     runner = suite.registry.executors[executor].obj(**options) if todo else None
+    if todo and not options.get("scheduler"):
+        check_datasets(suite.registry, [c for _, c in todo])
     store.open()
     imported, files = import_pending(store)
     if files:  # importing only adds attempts: the runs to do can only become fewer
         echo(f"imported {imported} finished run(s) kept in the pending folder by an earlier failed "
              f"store write ({len(files) - imported} were in the store already)")
         previous = {} if force else store.statuses(suite.name)
-        todo = [(k, c) for k, c in todo if previous.get(k) not in FINISHED]
+        todo = [(k, c) for k, c in todo if previous.get(k) not in FINISHED or k in rerun]
     skipped = len(suite.runs) - len(todo)
     again = sum(1 for k, _ in todo if k in previous)
+    for failure in suite.registry.failures:  # installed plugins the suite did not need
+        echo(f"warning: plugin {failure.plugin} failed to load ({failure.error}); see odebench plugins")
+    if stale:
+        why = sorted({r for reasons in stale.values() for r in reasons})
+        echo(f"{len(stale)} finished run(s) are stale, made with other plugin versions ({'; '.join(why)}): "
+             + ("running them again (--rerun-stale)" if rerun_stale else
+                "kept and not rerun; --rerun-stale reruns them"))
     echo(f"suite {suite.name}: {len(suite.runs)} runs; skipping {skipped} already finished "
          f"(done, diverged or skipped; --force reruns them); {len(todo)} to run"
          + (f", {again} of them again after failed/timeout/interrupted" if again else "")
          + (f"; timeout {limit:g} s per run" if limit else ""))
+    train = train_keys(suite.runs)
     if runner is not None and todo:
         # Run processes (and Dask workers) inherit it: this driver's tree is not "load".
         os.environ[DRIVER_PID] = str(os.getpid())
@@ -96,7 +117,7 @@ def run_suite(
         version = code_version()
         tasks: list[Task] = [
             {"key": k, "config": c, "plugin_files": list(suite.plugin_files), "timeout": limit,
-             "progress": f"[{i + 1}/{len(todo)}] {describe(c)}", "save_weights": suite.save_weights}
+             "progress": f"[{i + 1}/{len(todo)}] {describe(c, train)}", "save_weights": suite.save_weights}
             for i, (k, c) in enumerate(todo)
         ]
         claims = Claims(store, suite.name, finished_after=started if force else None)
@@ -110,7 +131,7 @@ def run_suite(
                     yield task
                 else:
                     elsewhere.append(task)
-                    display.finished(task["key"], f"[-] not run     {describe(task['config'])}: {why}")
+                    display.finished(task["key"], f"[-] not run     {describe(task['config'], train)}: {why}")
 
         display.begin(len(tasks), {t["key"]: t["progress"] for t in tasks})
         try:
@@ -121,10 +142,10 @@ def run_suite(
                     shared = claims.shared(task["key"])
                     if shared:  # another driver's run used this machine meanwhile: timings suspect
                         record["metrics"]["shared_machine"] = shared
-                    save(store, record, describe(task["config"]))
+                    save(store, record, describe(task["config"], train))
                     claims.release(task["key"])
                     display.finished(task["key"], f"[{n}/{len(todo)}] {outcome['status']:<11} "
-                                     f"{describe(task['config'])}{_detail(record)}"
+                                     f"{describe(task['config'], train)}{_detail(record)}"
                                      + (f" - warning: {unsaved}" if unsaved else ""))
         finally:
             display.end()
@@ -134,7 +155,7 @@ def run_suite(
     wanted = set(keys)
     if not store.path.exists():
         return []
-    return [flatten(r) for r in store.latest(suite.name) if r["run_key"] in wanted]
+    return flatten_all([r for r in store.latest(suite.name) if r["run_key"] in wanted])
 
 
 def _detail(outcome: dict[str, Any]) -> str:

@@ -13,7 +13,13 @@ the same way (see ``plugins/`` in the repository).
 
 Every hook is a *registration callback*: odebench calls it with a ``register`` function and
 your plugin calls ``register(name, thing, ...)`` once per thing it provides. Names are global;
-two plugins registering the same name is an error reported by ``odebench plugins``.
+two plugins registering the same name is an error reported by ``odebench plugins``, and so
+is a name that is not a string or a thing that is not callable. A plugin that fails to
+import (an exception, even ``sys.exit()``) is listed there as failed; the others work.
+
+Run identity: a finished run is not rerun. It records the versions of the plugins it loaded
+(a distribution's version, or a loose file's content hash); when a plugin it used has another
+version now, ``odebench run`` reports the run as stale and reruns it with ``--rerun-stale``.
 
 Model factory
     ``factory(shape: odebench.DatasetShape, solver: odebench.Solver | None, **params)
@@ -22,7 +28,21 @@ Model factory
     ``params`` are the run's keys from the suite (everything but ``model`` and ``solver``).
     Declare each as a keyword argument with a default and a type annotation: odebench
     validates suites against that signature (unknown key, wrong type, or a value outside a
-    ``Literal[...]``), before anything runs. ``shape`` gives ``channels``, ``length`` and
+    ``Literal[...]``, or out of its declared range), before anything runs. Declare a range
+    with ``annotated_types`` metadata::
+
+        from typing import Annotated
+        from annotated_types import Ge, Lt
+
+        def build(shape, *, blocks: Annotated[int, Ge(0)] = 6,
+                  dropout: Annotated[float, Ge(0), Lt(1)] = 0.0): ...
+
+    (``Gt``, ``Ge``, ``Lt``, ``Le``, ``Interval``, ``MultipleOf``, ``MinLen``, ``MaxLen``,
+    ``Len`` and ``Predicate`` are checked; ``Annotated[float | None, Gt(0)]`` allows None.)
+    NaN and infinite numbers are refused for every parameter. Defaults are filled into the
+    stored config and the run key, so an omitted parameter and its explicit default are the
+    same run; keep defaults plain data (numbers, strings, lists). ``shape`` gives
+    ``channels``, ``length`` and
     ``n_classes`` of the dataset. ``solver`` is given when the factory has a ``solver``
     argument (an ODE model) and the run names one; it is ``None`` otherwise. A factory with
     an ``eval_solver`` argument also receives the suite's ``eval_solver:`` (options merged over
@@ -67,7 +87,8 @@ Solver
     ``t`` a 1-D increasing tensor of times (on y0's device). It returns the solution at every
     time of ``t``, shaped ``(len(t), *y0.shape)``, like ``torchdiffeq.odeint``. ``options``
     are the suite's solver keys except ``name``; declare them as keyword arguments with
-    defaults and annotations (validated like model params).
+    defaults and annotations (validated like model params, ranges included, e.g.
+    ``rtol: Annotated[float, Gt(0)] = 1e-3``).
 
     Optional adjoint: ``register(name, solve, adjoint=solve_adjoint)`` with
     ``solve_adjoint(func, y0, t, *, adjoint_params, seminorm, **options)`` computing gradients
@@ -81,6 +102,9 @@ Dataset loader
     ``(N, channels, length)``, ``y_train``/``y_test`` int64 tensors ``(N,)`` with values in
     ``0 .. len(class_names) - 1``, and ``class_names``. ``params`` are the suite's
     ``dataset:`` keys except ``name``, validated against the signature like model params.
+    A run needs samples in both sets and every class of the train set in the test set
+    (otherwise the suite stops with a DataError before any run: odebench loads each dataset
+    once before dispatching); never put the same samples in train and test.
     ``train_size``/``test_size`` are handled by odebench for every dataset (a stratified
     subsample with a fixed seed) unless your loader declares them itself. Raise
     ``odebench.DataError("one line: what is wrong and how to fix it")`` for missing or

@@ -26,6 +26,9 @@ from . import hookspecs
 from .types import OdebenchError, one_line
 
 KINDS = ("models", "solvers", "datasets", "executors")
+# What a broken plugin may raise and still be contained: any error, and sys.exit() at import
+# (which would otherwise end odebench silently). KeyboardInterrupt still stops odebench.
+CONTAINED = (Exception, SystemExit)
 
 
 @dataclass
@@ -115,14 +118,14 @@ def load_registry(plugin_files: Iterable[str] = ()) -> Registry:
         try:
             pm.register(ep.load(), name=label)
             versions[label] = f"{dist.name} {dist.version}" if dist else "?"
-        except Exception as exc:  # a broken plugin must not break the tool
+        except CONTAINED as exc:  # a broken plugin must not break the tool
             registry.failures.append(Failure(label, one_line(exc), traceback.format_exc()))
 
     for path in registry.plugin_files:
         try:
             pm.register(_import_file(path), name=path)
             versions[path] = f"file {file_version(path)}"
-        except Exception as exc:
+        except CONTAINED as exc:
             registry.failures.append(Failure(path, one_line(exc), traceback.format_exc()))
 
     for kind in KINDS:
@@ -134,6 +137,15 @@ def load_registry(plugin_files: Iterable[str] = ()) -> Registry:
             def register(name: str, obj: Callable[..., Any], _kind=kind, _p=label, _id=plugin,
                          _v=versions.get(plugin, "?"), **extra) -> None:
                 table = registry.of(_kind)
+                if not isinstance(name, str) or not name.strip():
+                    registry.failures.append(Failure(
+                        _id, f"registered a {_kind[:-1]} named {name!r}; a name must be a non-empty string"))
+                    return
+                if not callable(obj):
+                    registry.failures.append(Failure(
+                        _id, f"registered {_kind[:-1]} {name!r} as {type(obj).__name__} {obj!r:.40}, "
+                        "not a callable; register a function or class"))
+                    return
                 if name in table:  # keep the first, report the clash, let the plugin go on
                     registry.failures.append(Failure(
                         _id, f"{_kind[:-1]} {name!r} is already registered by plugin {table[name].plugin!r}"))
@@ -142,7 +154,7 @@ def load_registry(plugin_files: Iterable[str] = ()) -> Registry:
 
             try:
                 impl.function(register=register)
-            except Exception as exc:
+            except CONTAINED as exc:
                 registry.failures.append(Failure(plugin, one_line(exc), traceback.format_exc()))
     registry.plugins = {_label(p, registry): v for p, v in versions.items()}
     return registry

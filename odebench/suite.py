@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import inspect
 import itertools
 import json
+import math
 import re
+import stat
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import annotated_types as at
 import yaml
 
 from . import validity
-from .params import check_dataset_params, check_params, param_types, suggest
+from .params import SEED, check_dataset_params, check_params, introspect, param_types, range_problem, suggest
 from .plugins import Registry, load_registry, plugin_files_in
 from .types import SuiteError
 
@@ -35,20 +37,26 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "max_batches": None,
 }
 TRAIN_TYPES: dict[str, Any] = {
-    "epochs": int,
-    "batch_size": int,
-    "eval_batch_size": int,
+    "epochs": Annotated[int, at.Ge(1)],
+    "batch_size": Annotated[int, at.Ge(1)],
+    "eval_batch_size": Annotated[int, at.Ge(1)],
     "optimizer": Literal["sgd", "adam"],
-    "lr": float,
-    "momentum": float,
-    "weight_decay": float,
-    "max_batches": int | None,
+    "lr": Annotated[float, at.Gt(0)],
+    "momentum": Annotated[float, at.Ge(0)],
+    "weight_decay": Annotated[float, at.Ge(0)],
+    "max_batches": Annotated[int | None, at.Ge(1)],
 }
 TOP_KEYS = {
     "name", "description", "dataset", "train", "seeds", "devices", "runs", "plugins",
     "timeout", "threads", "validity", "save_weights",
 }
 RUN_RESERVED = {"model", "solver", "eval_solver", "train", "validity"}
+MAX_RUNS = 10_000  # a bigger grid is refused unless --max-runs raises the cap
+MAX_SUITE_BYTES = 1 << 20  # a suite is a small text file; this bounds what is read
+MAX_YAML_NODES = 100_000  # values after alias expansion: an alias bomb stops here
+NAME_LENGTH = 100  # suite names become folder names
+# Config keys that are not part of a run's identity (see run_key).
+NOT_IDENTITY = ("explicit",)
 
 
 @dataclass
@@ -64,8 +72,27 @@ class Suite:
 
 
 def run_key(config: dict[str, Any]) -> str:
-    """A stable hash of a run's resolved config: what decides that two runs are the same."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+    """A stable hash of a run's resolved config: what decides that two runs are the same.
+    Plugin defaults are filled in the config, so an omitted setting and its explicit default
+    are one run; ``explicit`` (which keys the suite wrote, for labels) is left out."""
+    identity = {k: v for k, v in config.items() if k not in NOT_IDENTITY}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def count(value: Any, memo: dict[int, int] | None = None) -> int:
+    """How many variants ``expand(value)`` gives, without expanding (shared YAML aliases are
+    counted once each, so this stays fast for any input)."""
+    memo = {} if memo is None else memo
+    if id(value) in memo:
+        return memo[id(value)]
+    if isinstance(value, dict):
+        n = math.prod(count(v, memo) for v in value.values())
+    elif isinstance(value, list):
+        n = sum(count(v, memo) for v in value)
+    else:
+        n = 1
+    memo[id(value)] = n
+    return n
 
 
 def expand(value: Any) -> list[Any]:
@@ -93,23 +120,99 @@ def parse_duration(value: Any, where: str) -> float | None:
         if not match:
             raise SuiteError(f"{where}: expected seconds or a duration like '90s', '10m', '2h', got {value!r}")
         seconds = float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+    if not math.isfinite(seconds):
+        raise SuiteError(f"{where}: {value!r} is not a finite number of seconds; give e.g. '10m', or 0 for none")
     if seconds < 0:
         raise SuiteError(f"{where}: a timeout cannot be negative")
     return seconds or None
 
 
-def _read_yaml(path: Path) -> Any:
+class _Loader(yaml.SafeLoader):
+    """Safe YAML that refuses what would silently change a suite: a key given twice in one
+    mapping (YAML would keep the last) and keys that are not text (``1:``, ``yes:``, ``null:``)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # '<<: *base' merges are fine; explicit keys win over them
+                key = self.construct_object(key_node, deep=True)
+                line = f"line {key_node.start_mark.line + 1}"
+                if not isinstance(key, str):
+                    written = key_node.value if isinstance(key_node, yaml.ScalarNode) else key
+                    raise SuiteError(f"{{path}}: {line}: key {written} is read as {type(key).__name__} "
+                                     f"{key!r}, not text; quote it: '{written}':")
+                if key in seen:
+                    raise SuiteError(f"{{path}}: {line}: key {key!r} appears twice in one mapping "
+                                     f"(first at line {seen[key].start_mark.line + 1}); keep one")
+                seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+def _nodes(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Values in ``node`` after alias expansion (each alias counted as often as it is used)."""
+    if id(node) not in memo:
+        memo[id(node)] = 0  # a recursive alias counts once
+        children: list = []
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        total = 1
+        for child in children:
+            total += _nodes(child, memo)
+            if total > MAX_YAML_NODES:
+                break
+        memo[id(node)] = total
+    return memo[id(node)]
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """``text`` as YAML; SuiteError for invalid syntax, duplicate or non-text keys, and
+    aliases that expand to more than MAX_YAML_NODES values."""
+    loader = _Loader(text)
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise SuiteError(f"cannot read suite file {str(path)!r}: {exc.strerror or exc}") from None
-    try:
-        return yaml.safe_load(text)
+        node = loader.get_single_node()
+        if node is not None and _nodes(node, {}) > MAX_YAML_NODES:
+            raise SuiteError(f"{where}: YAML aliases expand to over {MAX_YAML_NODES:,} values; "
+                             "write the suite without nested aliases")
+        return loader.construct_document(node) if node is not None else None
+    except SuiteError as exc:
+        raise SuiteError(str(exc).replace("{path}", where)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        at_ = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SuiteError(f"{path}: invalid YAML{at}: {problem}; fix the syntax") from None
+        raise SuiteError(f"{where}: invalid YAML{at_}: {problem}; fix the syntax") from None
+    except RecursionError:
+        raise SuiteError(f"{where}: YAML nested too deeply; flatten the suite") from None
+    finally:
+        loader.dispose()
+
+
+def _read_yaml(path: Path) -> Any:
+    # A directory, a FIFO or a device (/dev/urandom) is no suite: check before opening, and
+    # read at most MAX_SUITE_BYTES + 1 so that nothing can make the read hang or balloon.
+    try:
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+            raise SuiteError(f"suite file {str(path)!r} is {kind}; give the path of a .yaml file")
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_SUITE_BYTES + 1)
+    except OSError as exc:
+        raise SuiteError(f"cannot read suite file {str(path)!r}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_SUITE_BYTES:
+        raise SuiteError(f"suite file {str(path)!r} is over {MAX_SUITE_BYTES >> 20} MiB; a suite is a "
+                         "small YAML file: check the path")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise SuiteError(f"{path}: line {line}: byte 0x{raw[exc.start]:02x} is not UTF-8 text; "
+                         "save the suite as UTF-8") from None
+    return parse_yaml(text, str(path))
 
 
 def _as_list(value: Any, where: str, kind: type) -> list:
@@ -136,7 +239,7 @@ def apply_overrides(data: dict[str, Any], overrides: typing.Iterable[str]) -> No
         if "=" not in item:
             raise SuiteError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.epochs=1")
         key, _, text = item.partition("=")
-        _set(data, key.strip(), yaml.safe_load(text) if text.strip() else None)
+        _set(data, key.strip(), parse_yaml(text, f"--set {item}") if text.strip() else None)
 
 
 def load_suite(
@@ -146,8 +249,10 @@ def load_suite(
     overrides: typing.Iterable[str] = (),
     registry: Registry | None = None,
     check_devices: bool = True,
+    max_runs: int = MAX_RUNS,
 ) -> Suite:
-    """Read, validate and expand a suite. Raises SuiteError (one line) on any problem."""
+    """Read, validate and expand a suite. Raises SuiteError (one line) on any problem, a grid
+    of more than ``max_runs`` runs included (counted before anything is expanded)."""
     path = Path(path)
     data = _read_yaml(path)
     if not isinstance(data, dict):
@@ -164,8 +269,13 @@ def load_suite(
         if key not in data:
             raise SuiteError(f"{f}: {key}: missing; every suite needs 'name', 'dataset' and 'runs'")
     name = data["name"]
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-        raise SuiteError(f"{f}: name: expected a word of letters, digits, '-', '_' or '.', got {name!r}")
+    # The name is the report's folder name, unchanged: no '.'/'..', nothing a folder name
+    # would drop (so two names are two folders), not too long for a file system.
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9-])?", name) \
+            or len(name) > NAME_LENGTH:
+        raise SuiteError(f"{f}: name: expected a word of letters, digits, '-', '_' or '.' that starts with a "
+                         f"letter or digit, does not end in '.' or '_' and has at most {NAME_LENGTH} "
+                         f"characters, got {name if not isinstance(name, str) else name[:120]!r}")
 
     plugin_files = plugin_files_in(plugin_dirs)
     for item in _as_list(data.get("plugins", []), f"{f}: plugins", str):
@@ -198,21 +308,22 @@ def load_suite(
                          {k: v for k, v in dataset.items() if k != "name"}, f"{f}: dataset", dataset["name"])
     if "path" in dataset and isinstance(dataset["path"], str):
         dataset["path"] = _resolve_data_path(dataset["path"], path)
+    dataset = _filled(registry.datasets[dataset["name"]].obj, dataset, skip={"name"})
 
     # training recipe
     train = data.get("train") or {}
     if not isinstance(train, dict):
         raise SuiteError(f"{f}: train: expected a mapping like {{epochs: 5, lr: 0.1}}")
     check_params(train, TRAIN_TYPES, False, f"{f}: train", "train")
-    _check_positive(train, f"{f}: train")
     train = {**TRAIN_DEFAULTS, **train}
 
-    seeds = _as_list(data.get("seeds", [0]), f"{f}: seeds", int)
+    seeds = _seeds(data.get("seeds", [0]), f"{f}: seeds")
     devices = _as_list(data.get("devices", ["cpu"]), f"{f}: devices", str)
     devices = [_resolve_device(d, f, check_devices) for d in devices]
     timeout = parse_duration(data.get("timeout"), f"{f}: timeout")
     threads = data.get("threads")
-    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+    if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool)
+                                or not 1 <= threads <= 4096):
         raise SuiteError(f"{f}: threads: expected a positive integer, got {threads!r}")
     top_checks = validity.settings(data.get("validity"), None, f"{f}: validity", "")
     if top_checks is not None:
@@ -224,19 +335,28 @@ def load_suite(
     entries = data["runs"]
     if not isinstance(entries, list) or not entries:
         raise SuiteError(f"{f}: runs: expected a non-empty list of mappings, each with a 'model'")
-    runs: list[dict[str, Any]] = []
-    seen: set[str] = set()
+    planned: list[tuple[str, dict[str, Any], list[int], Any]] = []
+    total = 0
     for i, entry in enumerate(entries):
         where = f"{f}: runs[{i}]"
         if not isinstance(entry, dict) or "model" not in entry:
             raise SuiteError(f"{where}: expected a mapping with a 'model', e.g. {{model: resnet}}")
         # An entry may run on fewer (or other) seeds than the suite, e.g. an expensive solver.
         entry = dict(entry)
-        entry_seeds = _as_list(entry.pop("seeds"), f"{where}.seeds", int) if "seeds" in entry else seeds
+        entry_seeds = _seeds(entry.pop("seeds"), f"{where}.seeds") if "seeds" in entry else seeds
         if not entry_seeds:
             raise SuiteError(f"{where}.seeds: empty list; give at least one seed or remove the key")
         # Validity settings are not a grid axis: their lists (refine: [2, 4, 8]) stay lists.
         checks = entry.pop("validity", None)
+        planned.append((where, entry, entry_seeds, checks))
+        # Sized before anything is expanded: the product of the list lengths.
+        total += count(entry) * len(entry_seeds) * len(devices)
+    if total > max_runs:
+        raise SuiteError(f"{f}: runs: the grid has {total:,} runs, over the limit of {max_runs:,}; "
+                         "shorten its lists, or pass --max-runs N to allow more")
+    runs: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for where, entry, entry_seeds, checks in planned:
         for variant in expand(entry):
             if checks is not None:
                 variant["validity"] = checks
@@ -254,11 +374,35 @@ def load_suite(
     return Suite(name, str(path), runs, plugin_files, timeout, registry, data, save_weights)
 
 
-def _check_positive(train: dict[str, Any], where: str) -> None:
-    for key in ("epochs", "batch_size", "eval_batch_size", "max_batches", "lr"):
-        value = train.get(key)
-        if value is not None and value <= 0:
-            raise SuiteError(f"{where}.{key}: must be positive, got {value!r}")
+def _seeds(value: Any, where: str) -> list[int]:
+    seeds = _as_list(value, where, int)
+    for seed in seeds:
+        problem = range_problem(seed, SEED)
+        if problem:
+            raise SuiteError(f"{where}: a seed {problem} (numpy's seed range), got {seed}")
+    return seeds
+
+
+def _filled(fn: typing.Callable[..., Any], given: dict[str, Any], skip: int | set[str]) -> dict[str, Any]:
+    """``given`` over the defaults of ``fn``'s keyword parameters: an omitted setting and its
+    explicit default make the same run (and the stored config says what ran). Defaults that
+    are not plain data (objects) are left to the plugin."""
+    params = list(introspect(fn)[0].parameters.values())
+    params = params[skip:] if isinstance(skip, int) else [p for p in params if p.name not in skip]
+    defaults = {p.name: p.default for p in params
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is not p.empty
+                and _plain(p.default)}
+    return {**{k: given[k] for k in ("name",) if k in given}, **defaults, **given}
+
+
+def _plain(value: Any) -> bool:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
 
 
 def _resolve_data_path(value: str, suite_path: Path) -> str:
@@ -295,7 +439,7 @@ def _resolve_run(
         raise SuiteError(f"{where}.model: unknown model {model!r}; {suggest(str(model), registry.models)}")
     factory = registry.models[model].obj
     accepted, var_kw = param_types(factory, skip={"shape", "solver"})
-    takes_solver = "solver" in inspect.signature(factory).parameters
+    takes_solver = "solver" in introspect(factory)[0].parameters
     params = {k: v for k, v in variant.items() if k not in RUN_RESERVED}
     check_params(params, accepted, var_kw, where, f"model {model!r}")
 
@@ -303,13 +447,12 @@ def _resolve_run(
     if not isinstance(overrides, dict):
         raise SuiteError(f"{where}.train: expected a mapping of training settings to override")
     check_params(overrides, TRAIN_TYPES, False, f"{where}.train", "train")
-    _check_positive(overrides, f"{where}.train")
 
     solver = variant.get("solver")
     if solver is not None and not takes_solver:
         raise SuiteError(f"{where}.solver: model {model!r} takes no solver; remove the key")
     if solver is None and takes_solver:
-        default = inspect.signature(factory).parameters["solver"].default
+        default = introspect(factory)[0].parameters["solver"].default
         solver = default if isinstance(default, (str, dict)) else None
     if solver is not None:
         solver = _check_solver(solver, f"{where}.solver", registry)
@@ -317,21 +460,28 @@ def _resolve_run(
     # Evaluation may use other solver options (e.g. a looser tolerance) than training.
     eval_solver = variant.get("eval_solver")
     if eval_solver is not None:
-        if "eval_solver" not in inspect.signature(factory).parameters or solver is None:
+        if "eval_solver" not in introspect(factory)[0].parameters or solver is None:
             raise SuiteError(f"{where}.eval_solver: model {model!r} takes no eval_solver; remove the key")
         if not isinstance(eval_solver, dict):
             raise SuiteError(f"{where}.eval_solver: expected a mapping of solver options, e.g. {{rtol: 1.0e-2}}")
         base = solver if eval_solver.get("name", solver["name"]) == solver["name"] else {}
         eval_solver = _check_solver({**base, **eval_solver}, f"{where}.eval_solver", registry)
+    # Plugin defaults filled in (see _filled); ``explicit`` keeps what the suite wrote, which
+    # the labels show and the run key leaves out.
+    explicit: dict[str, list[str]] = {"params": sorted(params)}
     config = {
         "model": model,
-        "params": params,
+        "params": _filled(factory, params, skip={"shape", "solver", "eval_solver"}),
         "solver": solver,
         "dataset": dataset,
         "train": {**train, **overrides},
     }
+    if solver is not None:
+        explicit["solver"] = sorted(k for k in solver if k != "name")
+        config["solver"] = _filled(registry.solvers[solver["name"]].obj, solver, skip=3)
     if eval_solver is not None:
-        config["eval_solver"] = eval_solver
+        explicit["eval_solver"] = sorted(k for k in eval_solver if k != "name")
+        config["eval_solver"] = _filled(registry.solvers[eval_solver["name"]].obj, eval_solver, skip=3)
     # Only where the suite sets it (and the run has a solver to swap): the defaults leave the
     # config, and so the run key, as it was.
     if variant.get("validity") is not None and solver is None:
@@ -343,6 +493,7 @@ def _resolve_run(
         reference = _check_solver(checks["reference"], f"{where}.validity.reference", registry)
         accepted, _ = param_types(registry.solvers[reference["name"]].obj, skip=3)
         config["validity"] = {**checks, "reference": validity.with_tight_tolerance(reference, accepted)}
+    config["explicit"] = explicit
     return [config]
 
 

@@ -38,11 +38,12 @@ import os
 import shutil
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
-from odebench_plugins.mitbih_common import CLASSES, KAGGLE_COUNTS, cache_root
+from annotated_types import Ge, Gt, Lt, MinLen
+from odebench_plugins.mitbih_common import CLASSES, KAGGLE_COUNTS, cache_root, save_cache
 
 import odebench
 from odebench import DataError
@@ -209,10 +210,7 @@ def load_record(folder: Path, name: str) -> dict[str, np.ndarray]:
         except Exception:  # a damaged cache file is rebuilt, never trusted
             cached.unlink(missing_ok=True)
     beats = build_record(folder, name)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, **beats)
-    os.replace(tmp, cached)
+    save_cache(cached, "mitbih", **beats)
     return beats
 
 
@@ -235,7 +233,12 @@ def download(folder: Path, records: list[str]) -> None:
     from tqdm.auto import tqdm
 
     partial = folder / ".partial"
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"mitbih: cannot create {folder} to download the records into "
+                        f"({exc.strerror or exc}); set ODEBENCH_CACHE_DIR to a writable folder, or "
+                        "ODEBENCH_DATA_DIR / dataset.path to a folder with the records") from None
     for name in tqdm(records, desc="downloading MIT-BIH from PhysioNet", unit="record", disable=None):
         shutil.rmtree(partial, ignore_errors=True)
         try:
@@ -295,14 +298,19 @@ def load_mitbih(
     *,
     path: str | None = None,
     split: Literal["kaggle", "inter-patient"] = "kaggle",
-    test_fraction: float = 0.2,
-    split_seed: int = 0,
-    records: list | None = None,
+    test_fraction: Annotated[float, Gt(0), Lt(1)] = 0.2,
+    split_seed: Annotated[int, Ge(0)] = 0,
+    records: Annotated[list | None, MinLen(1)] = None,
 ) -> odebench.Dataset:
     """Beats of the MIT-BIH records (all 48 unless ``records`` names some), split."""
-    names = [str(r) for r in (records or RECORDS)]
+    names = [str(r) for r in (RECORDS if records is None else records)]
     if not 0 < test_fraction < 1:
         raise DataError(f"mitbih: test_fraction must be between 0 and 1, got {test_fraction}")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        # The same beats twice: the kaggle split would put copies in train and test (a leak).
+        raise DataError(f"mitbih: records lists {', '.join(repeated)} more than once, which would put "
+                        "the same beats in train and test; list each record once")
     if split == "inter-patient":
         names = [r for r in names if r in DS1 or r in DS2]
     if not names:
@@ -323,6 +331,7 @@ def load_mitbih(
             reference["kaggle"] = KAGGLE_COUNTS
     else:
         test = np.isin(np.array(names)[rec], DS2)
+        assert not set(DS1) & set(DS2), "inter-patient: a record in both DS1 and DS2"
         for label, group in (("DS1 (train)", DS1), ("DS2 (test)", DS2)):
             if not any(n in group for n in names):
                 raise DataError(f"mitbih: the inter-patient split needs a {label} record; "

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from odebench_plugins.mitbih_common import CLASSES, KAGGLE_COUNTS, cache_root
+from odebench_plugins.mitbih_common import CLASSES, KAGGLE_COUNTS, cache_root, save_cache
 
 import odebench
 from odebench import DataError
@@ -29,7 +29,14 @@ KAGGLE_URL = "https://www.kaggle.com/datasets/shayanfazeli/heartbeat"
 
 def diagnose(file: Path) -> str:
     """The first problem in a CSV file, as 'FILE line N: what is wrong' ('' if none found)."""
-    with open(file, newline="") as fh:
+    with open(file, "rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            try:
+                line.decode("ascii")
+            except UnicodeDecodeError as exc:
+                return (f"{file} line {number}: byte 0x{line[exc.start]:02x} is not text "
+                        "(the file holds only numbers, commas and newlines)")
+    with open(file, newline="", encoding="ascii") as fh:
         for number, row in enumerate(csv.reader(fh), start=1):
             if len(row) != COLUMNS:
                 return f"{file} line {number}: {len(row)} values, expected {COLUMNS} (187 samples + label)"
@@ -54,7 +61,7 @@ def read_csv(file: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         frame = pd.read_csv(file, header=None, dtype=np.float64, engine="c")
         values = frame.to_numpy()
-    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):  # UnicodeDecodeError too
         values = None
     if values is None or values.ndim != 2 or values.shape[1] != COLUMNS or not len(values) \
             or not np.isfinite(values).all():
@@ -81,10 +88,7 @@ def load_file(file: Path) -> tuple[np.ndarray, np.ndarray]:
         except Exception:  # a damaged cache file is rebuilt, never trusted
             cached.unlink(missing_ok=True)
     x, y = read_csv(file)
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, x=x, y=y)
-    os.replace(tmp, cached)
+    save_cache(cached, "mitbih-csv", x=x, y=y)
     return x, y
 
 
@@ -115,6 +119,9 @@ def load_mitbih_csv(
         raise DataError(f"mitbih-csv: {folder} is not a folder; point dataset.path or "
                         f"ODEBENCH_KAGGLE_DIR at the folder with {train_file} and {test_file}")
     train, test = _find(folder, train_file), _find(folder, test_file)
+    if train.resolve() == test.resolve():
+        raise DataError(f"mitbih-csv: train_file and test_file are both {train}, which would put the "
+                        "same beats in train and test; give two different files")
     x_train, y_train = load_file(train)
     x_test, y_test = load_file(test)
     info = {"source": str(folder), "files": [str(train), str(test)], "sampling_hz": 125}

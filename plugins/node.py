@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
+from annotated_types import Ge, Gt
 from odebench_plugins.layers import head, norm, trunk
 from torch import nn
 
@@ -249,12 +250,12 @@ def build_node(
     solver: odebench.Solver | str = "dopri5",
     *,
     gradient: Gradient = "adjoint",
-    width: int = 64,
-    t_end: float = 1.0,
+    width: Annotated[int, Ge(1)] = 64,
+    t_end: Annotated[float, Gt(0)] = 1.0,
     eval_solver: odebench.Solver | None = None,
-    kinetic: float = 0.0,
-    jacobian: float = 0.0,
-    steer: float = 0.0,
+    kinetic: Annotated[float, Ge(0)] = 0.0,
+    jacobian: Annotated[float, Ge(0)] = 0.0,
+    steer: Annotated[float, Ge(0)] = 0.0,  # and < t_end, checked below
     compile_dynamics: bool = False,
     time_dynamics: bool = False,
 ) -> nn.Module:

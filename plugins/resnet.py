@@ -5,6 +5,9 @@ blocks=6 (the study) has 182,853 parameters, blocks=1 58,693, blocks=0 (trunk on
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from annotated_types import Ge
 from odebench_plugins.layers import head, norm, trunk
 from torch import nn
 
@@ -26,7 +29,9 @@ class ResBlock(nn.Module):
         return out + x
 
 
-def build_resnet(shape: odebench.DatasetShape, *, blocks: int = 6, width: int = 64) -> nn.Module:
+def build_resnet(
+    shape: odebench.DatasetShape, *, blocks: Annotated[int, Ge(0)] = 6, width: Annotated[int, Ge(1)] = 64
+) -> nn.Module:
     if blocks < 0 or width < 1:
         raise ValueError("blocks must be >= 0 and width >= 1")
     return nn.Sequential(

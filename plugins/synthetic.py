@@ -8,8 +8,11 @@ jitter and noise, so models must learn something but can reach high accuracy qui
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 import torch
+from annotated_types import Ge
 
 import odebench
 
@@ -59,7 +62,11 @@ def _split(size: int, rng: np.random.Generator, noise: float):
 
 
 def load_synthetic(
-    *, train_size: int = 1024, test_size: int = 512, seed: int = 0, noise: float = 0.08
+    *,
+    train_size: Annotated[int, Ge(1)] = 1024,
+    test_size: Annotated[int, Ge(1)] = 512,
+    seed: Annotated[int, Ge(0)] = 0,
+    noise: Annotated[float, Ge(0)] = 0.08,
 ) -> odebench.Dataset:
     if train_size < 1 or test_size < 1:
         raise odebench.DataError("synthetic: train_size and test_size must be at least 1")

@@ -8,14 +8,23 @@ Adaptive methods take ``rtol``/``atol`` (default 1e-3, not torchdiffeq's slow 1e
 from __future__ import annotations
 
 import warnings
+from typing import Annotated
 
 import torch
 import torchdiffeq
+from annotated_types import Ge, Gt
 
 import odebench
 
 ADAPTIVE = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun")
 FIXED = ("euler", "midpoint", "heun2", "heun3", "rk4", "explicit_adams", "implicit_adams")
+
+# The options' ranges, checked when a suite is loaded.
+Tolerance = Annotated[float, Gt(0)]
+MaxSteps = Annotated[int, Ge(1)]
+FirstStep = Annotated[float | None, Gt(0)]
+Steps = Annotated[int, Ge(1)]
+StepSize = Annotated[float | None, Gt(0)]
 
 # Models may define torchdiffeq's step callbacks (the Neural ODE counts steps with them);
 # fixed-grid methods never call them and would warn on every solve, backward passes included.
@@ -36,14 +45,16 @@ def _adaptive(method: str):
         y0: torch.Tensor,
         t: torch.Tensor,
         *,
-        rtol: float = 1e-3, atol: float = 1e-3, max_num_steps: int = 10_000, first_step: float | None = None,
+        rtol: Tolerance = 1e-3, atol: Tolerance = 1e-3, max_num_steps: MaxSteps = 10_000,
+        first_step: FirstStep = None,
     ) -> torch.Tensor:
         options = _adaptive_options(max_num_steps, first_step)
         return torchdiffeq.odeint(func, y0, t, rtol=rtol, atol=atol, method=method, options=options)
 
     def solve_adjoint(
         func, y0: torch.Tensor, t: torch.Tensor, *, adjoint_params, seminorm: bool = False,
-        rtol: float = 1e-3, atol: float = 1e-3, max_num_steps: int = 10_000, first_step: float | None = None,
+        rtol: Tolerance = 1e-3, atol: Tolerance = 1e-3, max_num_steps: MaxSteps = 10_000,
+        first_step: FirstStep = None,
     ) -> torch.Tensor:
         options = _adaptive_options(max_num_steps, first_step)
         return _odeint_adjoint(method, func, y0, t, adjoint_params, seminorm, options, rtol, atol)
@@ -75,7 +86,7 @@ def _fixed_options(steps: int, step_size: float | None) -> dict:
 
 def _fixed(method: str):
     def solve(
-        func, y0: torch.Tensor, t: torch.Tensor, *, steps: int = 1, step_size: float | None = None
+        func, y0: torch.Tensor, t: torch.Tensor, *, steps: Steps = 1, step_size: StepSize = None
     ) -> torch.Tensor:
         options = _fixed_options(steps, step_size)
         # rtol/atol only matter to implicit_adams' corrector iterations.
@@ -83,7 +94,7 @@ def _fixed(method: str):
 
     def solve_adjoint(
         func, y0: torch.Tensor, t: torch.Tensor, *, adjoint_params, seminorm: bool = False,
-        steps: int = 1, step_size: float | None = None,
+        steps: Steps = 1, step_size: StepSize = None,
     ) -> torch.Tensor:
         return _odeint_adjoint(method, func, y0, t, adjoint_params, seminorm, _fixed_options(steps, step_size))
 

@@ -80,7 +80,7 @@ def test_suite_plugins_key_loads_relative_files(tmp_path, cli, write_suite):
                        "    solver: my-euler\n")
     from odebench.suite import load_suite
 
-    assert load_suite(path).runs[0]["solver"] == {"name": "my-euler"}
+    assert load_suite(path).runs[0]["solver"] == {"name": "my-euler", "steps": 2}  # its default filled in
 
 
 def test_broken_plugin_is_reported_and_the_rest_works(tmp_path, cli):

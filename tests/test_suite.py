@@ -38,7 +38,9 @@ def test_seeds_devices_and_defaults(write_suite):
     assert [(r["seed"], r["device"]) for r in suite.runs] in ([(0, "cpu"), (1, "cpu")],
                                                                [(0, "cpu"), (0, "cuda"), (1, "cpu"), (1, "cuda")])
     run = suite.runs[0]
-    assert run["solver"] == {"name": "dopri5"}  # the model's default solver
+    # the model's default solver, with the solver's defaults filled in
+    assert run["solver"] == {"name": "dopri5", "rtol": 1e-3, "atol": 1e-3, "max_num_steps": 10_000,
+                             "first_step": None}
     assert run["train"]["lr"] == 0.1 and run["train"]["epochs"] == 1
 
 
@@ -81,7 +83,7 @@ def test_overrides_with_set(write_suite):
     (TINY.replace("synthetic", "synthetik") + "runs:\n  - model: resnet\n", "unknown dataset 'synthetik'; did you mean 'synthetic'?"),
     (TINY.replace("epochs: 1", "epochs: 1.5") + "runs:\n  - model: resnet\n", "train.epochs: expected int"),
     (TINY.replace("epochs: 1", "epoch: 1") + "runs:\n  - model: resnet\n", "train.epoch: unknown parameter of train; did you mean 'epochs'?"),
-    (TINY.replace("epochs: 1", "epochs: 0") + "runs:\n  - model: resnet\n", "train.epochs: must be positive, got 0"),
+    (TINY.replace("epochs: 1", "epochs: 0") + "runs:\n  - model: resnet\n", "train.epochs: must be >= 1 for train, got 0"),
     (TINY + "devices: [tpu]\nruns:\n  - model: resnet\n", "unknown device 'tpu'"),
     (TINY + "timeout: soon\nruns:\n  - model: resnet\n", "timeout: expected seconds or a duration"),
     (TINY + "runs: []\n", "runs: expected a non-empty list"),
@@ -112,8 +114,9 @@ def test_eval_solver_merges_options_over_the_solver(write_suite):
     path = write_suite(TINY + "runs:\n  - model: node\n    solver: {name: dopri5, rtol: 1.0e-3, atol: 1.0e-3}\n"
                        "    eval_solver: {rtol: [1.0e-2, 1.0e-1]}\n")
     runs = load_suite(path).runs
-    assert [r["eval_solver"] for r in runs] == [{"name": "dopri5", "rtol": 0.01, "atol": 1e-3},
-                                               {"name": "dopri5", "rtol": 0.1, "atol": 1e-3}]
+    filled = {"max_num_steps": 10_000, "first_step": None}
+    assert [r["eval_solver"] for r in runs] == [{"name": "dopri5", "rtol": 0.01, "atol": 1e-3, **filled},
+                                               {"name": "dopri5", "rtol": 0.1, "atol": 1e-3, **filled}]
     bad = write_suite(TINY + "runs:\n  - model: resnet\n    eval_solver: {rtol: 0.1}\n", "bad.yaml")
     with pytest.raises(SuiteError, match="takes no eval_solver"):
         load_suite(bad)

@@ -31,13 +31,13 @@ def write_report(runs: list[dict[str, Any]], directory: str | Path, title: str,
     # Imported here, not at the top: importing ``odebench.report.labels`` runs this file
     # first, and the driver's labels must not pull in pandas and numpy.
     from .html import render_html
-    from .labels import flatten
+    from .labels import flatten_all
     from .plots import make_plots
     from .tables import SUMMARY_NOTE, add_ratios, aggregate, summary_markdown, table, to_csv
 
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    frame = table([flatten(r) for r in runs])
+    frame = table(flatten_all(runs))
     if baseline:
         frame = add_ratios(frame, baseline, require=False)
     summary = aggregate(frame)

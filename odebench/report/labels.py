@@ -7,6 +7,7 @@ solver's options), so every model, a third party's too, is labelled the same way
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -21,39 +22,80 @@ def format_params(params: dict[str, Any]) -> str:
     return " ".join(f"{k}={_format_value(v)}" for k, v in sorted(params.items()))
 
 
-def solver_label(solver: dict[str, Any] | None, eval_solver: dict[str, Any] | None = None) -> str:
-    """``dopri5 atol=0.001 rtol=0.001``, plus ``(eval rtol=0.1 ...)`` where evaluation differs."""
+def solver_label(solver: dict[str, Any] | None, eval_solver: dict[str, Any] | None = None,
+                 full: dict[str, Any] | None = None) -> str:
+    """``dopri5 atol=0.001 rtol=0.001``, plus ``(eval rtol=0.1 ...)`` where evaluation differs
+    from ``full`` (the solver with every option; default: ``solver``)."""
     if not solver:
         return ""
     options = {k: v for k, v in solver.items() if k != "name"}
     label = f"{solver['name']} {format_params(options)}".strip()
-    changed = {k: v for k, v in (eval_solver or {}).items() if solver.get(k) != v}
+    full = full or solver
+    changed = {k: v for k, v in (eval_solver or {}).items() if full.get(k) != v}
     return f"{label} (eval {format_params(changed)})" if changed else label
 
 
-def label_fields(config: dict[str, Any]) -> dict[str, str]:
-    """The ``model``, ``params`` and ``solver`` cells of a run's config (see ``run_label``)."""
-    return {"model": config["model"], "params": format_params(config["params"]),
-            "solver": solver_label(config.get("solver"), config.get("eval_solver"))}
+def as_written(config: dict[str, Any], part: str) -> dict[str, Any] | None:
+    """The ``params``/``solver`` of a config as the suite wrote them: the config holds the
+    plugin's defaults too, ``explicit`` names the keys the suite gave (older rows lack it)."""
+    values = config.get(part)
+    explicit = (config.get("explicit") or {}).get(part)
+    if not isinstance(values, dict) or explicit is None:
+        return values
+    return {k: v for k, v in values.items() if k in explicit or k == "name"}
+
+
+def train_keys(configs: Iterable[dict[str, Any]]) -> list[str]:
+    """The training settings whose values differ among ``configs`` (an lr sweep, a rerun with
+    ``--set train.epochs=2``): what a label needs to tell those runs apart."""
+    configs = list(configs)
+    values: dict[str, set[str]] = {}
+    for config in configs:
+        for key, value in (config.get("train") or {}).items():
+            values.setdefault(key, set()).add(json.dumps(value, sort_keys=True))
+    keys = {k for k, v in values.items() if len(v) > 1}
+    for config in configs:  # a key some runs lack differs too
+        keys |= {k for k in values if k not in (config.get("train") or {})}
+    return sorted(keys)
+
+
+def label_fields(config: dict[str, Any], train: Iterable[str] = ()) -> dict[str, str]:
+    """The ``model``, ``params``, ``solver`` and ``train`` cells of a run's config (see
+    ``run_label``); ``train`` shows the settings named in ``train`` (see ``train_keys``)."""
+    settings = config.get("train") or {}
+    return {"model": config["model"], "params": format_params(as_written(config, "params") or {}),
+            "solver": solver_label(as_written(config, "solver"), config.get("eval_solver"), config.get("solver")),
+            "train": format_params({k: settings.get(k) for k in train})}
 
 
 def run_label(row: dict[str, Any], with_device: bool = False) -> str:
-    """A short human label of a run or group: model, params, solver (and device)."""
-    parts = [str(row.get("model", "")), str(row.get("params") or ""), str(row.get("solver") or "")]
+    """A short human label of a run or group: model, params, solver, the training settings
+    that differ (and device)."""
+    parts = [str(row.get(k) or "") for k in ("model", "params", "solver", "train")]
     if with_device:
         parts.append(str(row.get("device") or ""))
     return " ".join(p for p in parts if p)
 
 
 def group_key(config: dict[str, Any] | str) -> str:
-    """The identity of a run's seed group: its config without ``seed`` and ``suite``, as JSON."""
+    """The identity of a run's seed group: its config without ``seed`` and ``suite`` (and
+    ``explicit``, which only says how the suite wrote it), as JSON."""
     if isinstance(config, str):
         config = json.loads(config)
-    return json.dumps({k: v for k, v in config.items() if k not in ("seed", "suite")},
+    return json.dumps({k: v for k, v in config.items() if k not in ("seed", "suite", "explicit")},
                       sort_keys=True)
 
 
-def flatten(run: dict[str, Any]) -> dict[str, Any]:
+def flatten_all(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``flatten`` of each run, labelled with the training settings that differ among the
+    runs of its suite (see ``train_keys``)."""
+    keys: dict[str, list[str]] = {}
+    for suite in dict.fromkeys(r["suite"] for r in runs):
+        keys[suite] = train_keys([r["config"] for r in runs if r["suite"] == suite])
+    return [flatten(r, keys[r["suite"]]) for r in runs]
+
+
+def flatten(run: dict[str, Any], train: Iterable[str] = ()) -> dict[str, Any]:
     """One table row from a stored run (as returned by ``Store.latest``): the labels, the
     run's identity, its metrics (per-class scores as ``recall_<class>`` etc., in the
     dataset's class order) and the machine's ``busy`` flag, ``cpu``, ``gpu`` and ``torch``.
@@ -62,7 +104,7 @@ def flatten(run: dict[str, Any]) -> dict[str, Any]:
     config, metrics, machine = run["config"], run["metrics"], run["machine"]
     row: dict[str, Any] = {
         "suite": run["suite"],
-        **label_fields(config),
+        **label_fields(config, train),
         "dataset": config["dataset"]["name"],
         "device": config["device"],
         "seed": config["seed"],

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .labels import flatten, format_params, group_key, run_label, solver_label
+from .labels import as_written, flatten, format_params, group_key, run_label, solver_label, train_keys
 
 MIB = 1024 ** 2
 
@@ -64,10 +64,11 @@ def groups(runs: list[dict[str, Any]]) -> list[Group]:
     """The runs' seed groups, in order of first appearance, each with a color and a line
     style (solid: models without a solver, dashed: models with one) shared by every figure."""
     out: dict[str, Group] = {}
+    train = train_keys(r["config"] for r in runs)
     for run in runs:
         key = group_key(run["config"])
         if key not in out:
-            row = flatten(run)
+            row = flatten(run, train)
             out[key] = Group(key, run["config"], row, "")
         out[key].runs.append(run)
     items = list(out.values())
@@ -313,10 +314,10 @@ def memory_vs_parameter(gs: list[Group], path: Path) -> Path | None:
 def _series_label(g: Group, where: str, name: str, with_device: bool = False) -> str:
     """The group's label without the setting the series varies."""
     config = g.config
-    rest = {k: v for k, v in (config.get(where) or {}).items() if k != name}
-    params = rest if where == "params" else config.get("params") or {}
-    solver = rest if where == "solver" else config.get("solver")
-    parts = [g.row["model"], format_params(params), solver_label(solver)]
+    rest = {k: v for k, v in (as_written(config, where) or {}).items() if k != name}
+    params = rest if where == "params" else as_written(config, "params") or {}
+    solver = rest if where == "solver" else as_written(config, "solver")
+    parts = [g.row["model"], format_params(params), solver_label(solver), g.row.get("train") or ""]
     if with_device:
         parts.append(g.row["device"])
     return " ".join(p for p in parts if p)

@@ -14,7 +14,7 @@ from ..types import OdebenchError
 from .labels import group_key, run_label
 
 COLUMNS = [
-    "suite", "model", "params", "solver", "dataset", "device", "seed", "status",
+    "suite", "model", "params", "solver", "train", "dataset", "device", "seed", "status",
     "reason", "n_params", "train_accuracy", "test_accuracy", "test_macro_f1", "epoch_seconds",
     "first_epoch_seconds", "eval_seconds", "samples_per_second", "nfe_forward", "nfe_backward",
     "nfe_eval", "steps_accepted_forward", "steps_rejected_forward", "steps_accepted_backward",
@@ -24,7 +24,7 @@ COLUMNS = [
     "run_key", "config",
 ]
 MARKDOWN = [
-    ("model", "model"), ("params", "params"), ("solver", "solver"), ("device", "device"),
+    ("model", "model"), ("params", "params"), ("solver", "solver"), ("train", "train"), ("device", "device"),
     ("seed", "seed"), ("status", "status"), ("n_params", "params #"),
     ("train_accuracy", "train acc"), ("test_accuracy", "test acc"), ("test_macro_f1", "macro-F1"),
     ("epoch_seconds", "epoch s"), ("eval_seconds", "eval s"), ("nfe_forward", "NFE fwd"),
@@ -129,10 +129,17 @@ def _with_ratios(columns: list[tuple[str, str]], present: bool) -> list[tuple[st
     return out
 
 
+def _markdown(frame: pd.DataFrame) -> list[tuple[str, str]]:
+    """MARKDOWN, without the ``train`` column where no run shows a training setting."""
+    if "train" in frame.columns and frame["train"].fillna("").astype(str).str.len().any():
+        return list(MARKDOWN)
+    return [(c, t) for c, t in MARKDOWN if c != "train"]
+
+
 def run_cells(frame: pd.DataFrame, reason_chars: int | None = 60) -> tuple[list, list[list[str]]]:
     """Columns and formatted cells of the per-run table, shared by markdown and HTML."""
     recall = [c for c in frame.columns if c.startswith("recall_")]
-    columns = _with_ratios(MARKDOWN, "epoch_ratio" in frame.columns)
+    columns = _with_ratios(_markdown(frame), "epoch_ratio" in frame.columns)
     columns = _with_validity(columns, "validity_gap" in frame.columns)
     columns += [(c, f"rec {c[len('recall_'):]}") for c in recall]
     body = []
@@ -196,7 +203,7 @@ def to_csv(frame: pd.DataFrame) -> str:
 # runs. The per-seed rows stay available (``runs.csv``); ``summary.csv``/``summary.md``
 # hold one row per group.
 
-GROUP_COLUMNS = ["suite", "model", "params", "solver", "dataset", "device"]
+GROUP_COLUMNS = ["suite", "model", "params", "solver", "train", "dataset", "device"]
 NOT_METRICS = {"seed", "epochs", "single_class_runs"}
 NO_STD = {"n_params", "train_samples", "test_samples", "threads", "validity_samples"}
 # The summary's markdown/HTML cells that show the interval after ``mean ± sd``: the headline
@@ -234,6 +241,8 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=GROUP_COLUMNS + ["n", "runs", "seeds", "status", "reason", "shared",
                                      "config"])
     frame = frame.reset_index(drop=True)
+    # Rows flattened before runs had a ``train`` cell (older runs.csv files) have none.
+    group_columns = [c for c in GROUP_COLUMNS if c != "train" or c in frame.columns]
     keys = frame["config"].map(group_key)
     numeric = [
         c for c in frame.columns
@@ -247,7 +256,7 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
         first = part.iloc[0]
         status, reason = _status_summary(list(part["status"]),
                                          [r if isinstance(r, str) else "" for r in part["reason"]])
-        row: dict[str, Any] = {c: first.get(c) for c in GROUP_COLUMNS}
+        row: dict[str, Any] = {c: first.get(c) for c in group_columns}
         row.update({
             "n": len(done),
             "runs": len(part),
@@ -299,9 +308,10 @@ def summary_columns(summary: pd.DataFrame) -> list[tuple[str, str]]:
     # In the frame's order: the dataset's class order (see ``labels.flatten``).
     recall = [c[: -len("_mean")] for c in summary.columns
               if c.startswith("recall_") and c.endswith("_mean")]
-    columns = _with_ratios([(c, t) for c, t in MARKDOWN if c != "seed"], "epoch_ratio_mean" in summary.columns)
+    columns = _with_ratios([(c, t) for c, t in _markdown(summary) if c != "seed"],
+                           "epoch_ratio_mean" in summary.columns)
     columns = _with_validity(columns, "validity_gap_mean" in summary.columns)
-    columns.insert(4, ("n", "n"))
+    columns.insert(next(i for i, (c, _) in enumerate(columns) if c == "device") + 1, ("n", "n"))
     return columns + [(c, f"rec {c[len('recall_'):]}") for c in recall]
 
 
@@ -332,7 +342,7 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     if summary.empty:
         return "(no runs)"
     columns, body = summary_cells(summary)
-    text_columns = {"model", "params", "solver", "device", "status"}
+    text_columns = {"model", "params", "solver", "train", "device", "status"}
     text = tabulate(body, headers=[title for _, title in columns], tablefmt="github",
                     disable_numparse=True,
                     colalign=["left" if c in text_columns else "right" for c, _ in columns])
@@ -424,7 +434,7 @@ def _terminal_row(row: pd.Series, columns: list[tuple[str, str]], reason_chars: 
     cells = []
     for column, _title in columns:
         if column == "run":
-            cells.append(" ".join(str(row[c]) for c in ("model", "params") if row.get(c)))
+            cells.append(" ".join(str(row[c]) for c in ("model", "params", "train") if row.get(c)))
         elif column in ("solver", "device", "n"):
             cells.append("" if row.get(column) is None else str(row[column]))
         elif column == "status":

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -168,9 +169,10 @@ def test_load_probe_counts_other_processes_cpu_not_the_drivers(ours, monkeypatch
 
 def test_run_end_line_warns_of_a_single_class_and_machine_records_the_load(tmp_path, cli,
                                                                            write_suite):
-    # One test sample: whatever the model predicts, it is one class.
-    path = write_suite(FAST_HEAD.replace("test_size: 32", "test_size: 1")
-                       + "name: one\nruns:\n  - model: resnet\n    blocks: 0\n")
+    # A model that predicts class 0 for everything (a test set of one sample is no longer a
+    # dataset a run can measure: every class of the train set must be in the test set).
+    plugin = Path(__file__).parent / "fault_plugins" / "oneclass.py"
+    path = write_suite(FAST_HEAD + f"name: one\nplugins: [{plugin}]\nruns:\n  - model: fault-oneclass\n")
     results = tmp_path / "results"
     code, out, err = cli("run", path, "--results", results, "--no-report")
     assert code == 0, err

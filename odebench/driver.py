@@ -120,7 +120,9 @@ def run_suite(
              "progress": f"[{i + 1}/{len(todo)}] {describe(c, train)}", "save_weights": suite.save_weights}
             for i, (k, c) in enumerate(todo)
         ]
-        claims = Claims(store, suite.name, finished_after=started if force else None)
+        # --force and --rerun-stale rerun finished runs: those that finished before this
+        # driver started (another driver's newer result still wins).
+        claims = Claims(store, suite.name, finished_after=started if force or rerun else None)
         elsewhere: list[Task] = []
 
         def claimed() -> Iterator[Task]:

@@ -23,7 +23,7 @@ from .preflight import check_datasets, stale_runs
 from .progress import Display, display_for, listening
 from .report.labels import flatten_all, label_fields, run_label, train_keys
 from .store import Store, StoreError, attempt_record
-from .suite import MAX_RUNS, Suite, load_suite, run_key
+from .suite import MAX_RUNS, Suite, load_suite, run_key, upgraded_key
 from .types import DONE, FINISHED, SUCCEEDED, OdebenchError, Outcome, Task
 
 
@@ -75,8 +75,8 @@ def run_suite(
     # or newer store stops here), the executor made, and only then the store created/migrated.
     store.check_writable()
     started = time.time()
-    previous = {} if force else store.statuses(suite.name)
     keys = [run_key(c) for c in suite.runs]
+    previous, older = ({}, {}) if force else _statuses(store, suite, keys)
     limit = (timeout if timeout is not None else suite.timeout) or None
     finished = {k for k in keys if previous.get(k) in FINISHED}
     stale = stale_runs(suite.registry, store.latest(suite.name), finished) if finished else {}
@@ -92,7 +92,7 @@ def run_suite(
     if files:  # importing only adds attempts: the runs to do can only become fewer
         echo(f"imported {imported} finished run(s) kept in the pending folder by an earlier failed "
              f"store write ({len(files) - imported} were in the store already)")
-        previous = {} if force else store.statuses(suite.name)
+        previous, older = ({}, {}) if force else _statuses(store, suite, keys)
         todo = [(k, c) for k, c in todo if previous.get(k) not in FINISHED or k in rerun]
     skipped = len(suite.runs) - len(todo)
     again = sum(1 for k, _ in todo if k in previous)
@@ -154,10 +154,28 @@ def run_suite(
         if elsewhere:
             echo(f"{len(elsewhere)} run(s) not run here: another odebench driver on this store "
                  "is running or finished them")
-    wanted = set(keys)
+    wanted = set(keys) | set(older)
     if not store.path.exists():
         return []
     return flatten_all([r for r in store.latest(suite.name) if r["run_key"] in wanted])
+
+
+def _statuses(store: Store, suite: Suite, keys: list[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The stored status of each run of the suite by its key, and the stored keys that are
+    runs of the suite under an older key rule (``upgraded_key``), mapped to today's key: a
+    store written by an older odebench resumes instead of running its finished runs again."""
+    statuses = store.statuses(suite.name)
+    unknown = set(statuses) - set(keys)
+    older: dict[str, str] = {}
+    if unknown:
+        current = set(keys)
+        for run in store.latest(suite.name):
+            if run["run_key"] in unknown:
+                key = upgraded_key(run["config"], suite.registry)
+                if key in current and statuses.get(key) not in FINISHED:
+                    older[run["run_key"]] = key
+                    statuses[key] = run["status"]
+    return statuses, older
 
 
 def _detail(outcome: dict[str, Any]) -> str:

@@ -79,6 +79,28 @@ def run_key(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def upgraded_key(config: dict[str, Any], registry: Registry) -> str | None:
+    """The run key of a stored config under today's rule: its dataset, model params and
+    solver options filled with the plugins' defaults as ``load_suite`` fills them. A store
+    written before defaults were filled in keys its runs without them; this finds them again
+    (for a config that has them, it is ``run_key``). None when a plugin it names is gone."""
+    try:
+        config = {k: v for k, v in config.items() if k not in NOT_IDENTITY}
+        dataset = config.get("dataset")
+        if isinstance(dataset, dict) and dataset.get("name") in registry.datasets:
+            config["dataset"] = _filled(registry.datasets[dataset["name"]].obj, dataset, skip={"name"})
+        if config.get("model") in registry.models:
+            config["params"] = _filled(registry.models[config["model"]].obj, config.get("params") or {},
+                                       skip={"shape", "solver", "eval_solver"})
+        for key in ("solver", "eval_solver"):
+            solver = config.get(key)
+            if isinstance(solver, dict) and solver.get("name") in registry.solvers:
+                config[key] = _filled(registry.solvers[solver["name"]].obj, solver, skip=3)
+        return run_key(config)
+    except Exception:  # noqa: BLE001 - an odd old config is simply not matched
+        return None
+
+
 def count(value: Any, memo: dict[int, int] | None = None) -> int:
     """How many variants ``expand(value)`` gives, without expanding (shared YAML aliases are
     counted once each, so this stays fast for any input)."""

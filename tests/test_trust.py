@@ -115,6 +115,20 @@ def test_a_v0_store_written_by_the_old_code_is_read_and_migrated(cli, tmp_path):
     assert code == 0 and "resnet" in out and "fault-raise" in out
 
 
+def test_the_finished_runs_of_a_v0_store_are_not_run_again(cli, write_suite, tmp_path):
+    """The v0 store keyed its runs before plugin defaults were filled into configs (and run
+    keys); today's odebench finds them by their upgraded key instead of rerunning them."""
+    results = v0_store(tmp_path / "results")
+    suite = write_suite("name: v0\ndataset: {name: synthetic, train_size: 64, test_size: 32}\n"
+                        "train: {epochs: 2, batch_size: 32, max_batches: 1}\nseeds: [0]\n"
+                        "runs:\n  - model: resnet\n    blocks: 0\n")
+    code, out, err = cli("run", suite, "--results", results, "--no-report")
+    assert code == 0, err
+    assert "skipping 1 already finished" in out and "0 to run" in out
+    assert query(results, "SELECT COUNT(*) FROM runs") == [(2,)]
+    assert "resnet" in out  # the old run is in the run's table
+
+
 def test_a_store_of_a_newer_schema_is_refused_before_anything_runs(cli, write_suite, tmp_path):
     results = v0_store(tmp_path / "results")
     with sqlite3.connect(results / "odebench.sqlite") as conn:

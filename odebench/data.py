@@ -141,25 +141,27 @@ def cmd_describe(args) -> int:
     return 0
 
 
+def _dataset_arguments(d: argparse.ArgumentParser) -> None:
+    """The dataset selection both ``data`` subcommands take."""
+    d.add_argument("name", help="dataset name (see odebench plugins)")
+    d.add_argument("--split", help="the dataset's split param, e.g. kaggle or inter-patient")
+    d.add_argument("--param", action="append", metavar="KEY=VALUE",
+                   help="a dataset param (value parsed as YAML), e.g. --param path=../data/mitdb")
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("data", help="inspect datasets")
     data_sub = p.add_subparsers(dest="data_command", required=True)
     d = data_sub.add_parser("describe", help="samples per class per split of a registered dataset "
                             "and how they compare with its reference counts")
-    d.add_argument("name", help="dataset name (see odebench plugins)")
-    d.add_argument("--split", help="the dataset's split param, e.g. kaggle or inter-patient")
-    d.add_argument("--param", action="append", metavar="KEY=VALUE",
-                   help="a dataset param (value parsed as YAML), e.g. --param path=../data/mitdb")
+    _dataset_arguments(d)
     d.add_argument("--format", choices=["md", "csv"], default="md")
     d.add_argument("--plugins-dir", action="append", metavar="DIR", help="load *.py plugins from DIR")
     d.set_defaults(func=cmd_describe)
 
     d = data_sub.add_parser("plot", help="PNGs of a dataset: example beats per class (overlaid, "
                             "with the class mean) and the class balance of train and test")
-    d.add_argument("name", help="dataset name (see odebench plugins)")
-    d.add_argument("--split", help="the dataset's split param, e.g. kaggle or inter-patient")
-    d.add_argument("--param", action="append", metavar="KEY=VALUE",
-                   help="a dataset param (value parsed as YAML), e.g. --param train_size=2000")
+    _dataset_arguments(d)
     d.add_argument("--per-class", type=int, default=12, metavar="N",
                    help="example beats drawn per class (default 12)")
     d.add_argument("--out", metavar="DIR", help="folder for the PNGs (default: "

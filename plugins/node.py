@@ -86,27 +86,17 @@ class ODEFunc(nn.Module):
 # output) and where it leaves them (at their input); the autograd engine runs the nodes between
 # the two marks one after the other on CPU, so the difference is the dynamics' backward time.
 
-class _Enter(torch.autograd.Function):
+class _Mark(torch.autograd.Function):
+    """Identity forward; its backward calls ``mark()`` (the clock's entered/left hook)."""
+
     @staticmethod
-    def forward(ctx, clock, y):
-        ctx.clock = clock
+    def forward(ctx, mark, y):
+        ctx.mark = mark
         return y.view_as(y)
 
     @staticmethod
     def backward(ctx, grad):
-        ctx.clock.backward_left()
-        return None, grad
-
-
-class _Exit(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, clock, y):
-        ctx.clock = clock
-        return y.view_as(y)
-
-    @staticmethod
-    def backward(ctx, grad):
-        ctx.clock.backward_entered()
+        ctx.mark()
         return None, grad
 
 
@@ -143,7 +133,7 @@ class Dynamics:
         if not self.timed:
             return self._f(t, y)
         start = time.perf_counter()
-        out = _Exit.apply(self, self._f(t, _Enter.apply(self, y)))
+        out = _Mark.apply(self.backward_entered, self._f(t, _Mark.apply(self.backward_left, y)))
         self.counters["dynamics_seconds"] += time.perf_counter() - start
         return out
 

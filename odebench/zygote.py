@@ -15,10 +15,13 @@ guarantees stay those of ``isolate.py``:
 - The run is the leader of its own process group (set by both the helper and the run, so no
   kill can come before it), in the zygote's session, which has no controlling terminal:
   Ctrl-C reaches the driver only, as before.
-- The zygote itself runs no torch operation before forking: OpenMP/MKL thread pools do not
-  survive a fork, and a fresh child sets its own thread count (``torch.set_num_threads`` in
-  the runner; the run's environment is applied too). It reads requests from stdin and exits
-  on EOF, i.e. when its caller exits or dies.
+- The zygote itself runs no torch operation before forking, and it imports with torch held to
+  one thread: OpenMP/MKL thread pools do not survive a fork (a forked child blocks forever on
+  its first parallel operation), and a plugin may run torch operations when imported (the
+  torchode plugin does). One thread starts no pool; the run sets the thread count a fresh
+  process would have had (``torch.set_num_threads``; the runner then applies the suite's or
+  the executor's count, and the run's environment is applied too). The zygote reads requests
+  from stdin and exits on EOF, i.e. when its caller exits or dies.
 - Anything that goes wrong with the zygote (no prctl, it died, it did not answer) makes the
   caller fall back to a fresh ``python -m odebench.isolate`` process for that run.
 
@@ -170,13 +173,21 @@ def shutdown() -> None:
 
 # ---------------------------------------------------------------- inside the zygote
 
+_fresh_threads = 0  # torch's thread count in a fresh process with the zygote's environment
+
+
 def _preload() -> None:
-    """Import what every run imports. No torch operation runs here (see the module doc)."""
+    """Import what every run imports, with torch held to one thread so that no OpenMP pool
+    is started before a fork, even by a plugin's import (see the module doc)."""
     import gc
 
     import numpy  # noqa: F401
-    import torch  # noqa: F401
+    import torch
     import torch._dynamo  # noqa: F401 - what an optimizer's constructor imports (seconds)
+
+    global _fresh_threads
+    _fresh_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
 
     from . import runner  # noqa: F401
     from .plugins import load_registry
@@ -233,6 +244,18 @@ def _spawn(request: dict[str, Any], reply_fd: int, run: Callable[[list[str]], in
     return int(text) if text.isdigit() else None
 
 
+def _restore_threads() -> None:
+    """The thread count a fresh ``python -m odebench.isolate`` would start with: the run's
+    ``OMP_NUM_THREADS`` where it is a positive integer, else the zygote's own default."""
+    import torch
+
+    try:
+        threads = int(os.environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        threads = 0
+    torch.set_num_threads(threads if threads > 0 else _fresh_threads)
+
+
 def _become_run(request: dict[str, Any], reply_fd: int, run: Callable[[list[str]], int]) -> None:
     code = 1
     try:
@@ -246,6 +269,7 @@ def _become_run(request: dict[str, Any], reply_fd: int, run: Callable[[list[str]
         os.close(devnull)
         os.environ.clear()
         os.environ.update(request["env"])
+        _restore_threads()
         os.chdir(request["cwd"])
         parent = int(request["parent"])
         deadline = time.monotonic() + REPARENT_SECONDS

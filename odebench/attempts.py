@@ -6,6 +6,12 @@
 - ``odebench import FILE...`` loads such files into a store. An attempt the store holds
   already (same run, status, start and end time) is skipped, so importing twice changes
   nothing, and ``odebench run`` then resumes where the imported attempts left off.
+- It also takes a committed ``runs.csv`` (the report's table of runs, for results written
+  before attempts.jsonl existed): each row becomes an attempt with its config, status, code
+  version and metrics (per-class scores included). What a table row does not hold is not
+  invented: no per-epoch history (the epochs are listed without values), no confusion
+  matrix, no start or end time; the machine is what the row names (cpu, gpu, torch), with
+  ``imported_from`` naming the file.
 - The pending folder: the driver writes each finished run's attempt there before inserting
   it into the store and removes it after. One left behind (the insert failed: disk full,
   store deleted or replaced) is imported by the next ``odebench run``. When the results
@@ -115,6 +121,65 @@ def read_attempts(path: str | os.PathLike) -> list[dict[str, Any]]:
     return records
 
 
+# ---------------------------------------------------------------- runs.csv of older results
+
+# runs.csv columns that are not metrics (labels, identity, machine; see report.labels.flatten).
+_ROW_FIELDS = {"suite", "model", "params", "solver", "train", "gradient", "dataset", "device", "seed",
+               "status", "reason", "epochs", "busy", "cpu", "gpu", "torch", "code_version", "executor",
+               "run_key", "config", "epoch_ratio", "eval_ratio", "shared_machine"}
+_PER_CLASS = ("recall", "precision", "f1")
+
+
+def _cell(value: Any) -> Any:
+    """A runs.csv cell as JSON: empty cells are None, whole floats of counters stay floats."""
+    if value is None or (isinstance(value, float) and value != value):  # NaN: an empty cell
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def read_runs_csv(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The attempts a report's runs.csv stands for (see the module doc); OdebenchError naming
+    the file and row when a row lacks what an attempt needs."""
+    import pandas as pd
+
+    fix = "give a runs.csv written by odebench report, or an attempts.jsonl"
+    try:
+        frame = pd.read_csv(path, dtype={"run_key": str, "status": str, "reason": str})
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise OdebenchError(f"cannot read {str(path)!r} ({exc}); {fix}") from None
+    for column in ("suite", "run_key", "status", "config"):
+        if column not in frame.columns:
+            raise OdebenchError(f"{path}: no {column!r} column; {fix}")
+    classes = [c[len("recall_"):] for c in frame.columns if c.startswith("recall_")]
+    records = []
+    for number, row in enumerate(frame.to_dict("records"), 2):  # line 1 is the header
+        where = f"{path}:{number}"
+        try:
+            config = json.loads(row["config"])
+        except (TypeError, ValueError):
+            raise OdebenchError(f"{where}: the config cell is not JSON; {fix}") from None
+        metrics = {k: _cell(v) for k, v in row.items() if k not in _ROW_FIELDS
+                   and not k.startswith(tuple(f"{p}_" for p in _PER_CLASS)) and _cell(v) is not None}
+        per_class = {name: {p: _cell(row.get(f"{p}_{name}")) for p in _PER_CLASS} for name in classes
+                     if _cell(row.get(f"recall_{name}")) is not None}
+        if per_class:
+            metrics["per_class"] = per_class
+            metrics["class_names"] = list(per_class)
+        epochs = int(_cell(row.get("epochs")) or 0)
+        record = {
+            "suite": row["suite"], "run_key": str(row["run_key"]), "status": row["status"],
+            "config": config, "metrics": metrics,
+            "machine": {k: _cell(row.get(k)) for k in ("cpu", "gpu", "torch") if _cell(row.get(k)) is not None}
+            | {"imported_from": Path(path).name},
+            "epochs": [{"epoch": e} for e in range(1, epochs + 1)],
+            "reason": _cell(row.get("reason")), "traceback": None,
+            "code_version": _cell(row.get("code_version")), "executor": _cell(row.get("executor")),
+            "started_at": None, "finished_at": None,
+        }
+        records.append(check_record(record, where))
+    return records
+
+
 # ---------------------------------------------------------------- the pending folder
 
 def pending_dirs(store: Store) -> list[Path]:
@@ -174,7 +239,9 @@ def import_pending(store: Store) -> tuple[int, list[Path]]:
 # ---------------------------------------------------------------- odebench import
 
 def cmd_import(args) -> int:
-    batches = [(path, read_attempts(path)) for path in args.files]  # all checked before any write
+    # All checked before any write.
+    batches = [(path, read_runs_csv(path) if str(path).endswith(".csv") else read_attempts(path))
+               for path in args.files]
     store = Store(args.results)
     store.open()
     for path, records in batches:
@@ -184,11 +251,12 @@ def cmd_import(args) -> int:
 
 
 def add_commands(sub) -> None:
-    p = sub.add_parser("import", help="load attempts.jsonl files (written by odebench report) into the "
-                       "results store; attempts it holds already are skipped")
-    p.add_argument("files", nargs="+", metavar="FILE", help="e.g. results/*/attempts.jsonl")
+    p = sub.add_parser("import", help="load attempts.jsonl files (written by odebench report), or the "
+                       "runs.csv of older results, into the results store; attempts it holds already "
+                       "are skipped")
+    p.add_argument("files", nargs="+", metavar="FILE", help="e.g. results/*/attempts.jsonl or results/ecg/runs.csv")
     p.add_argument("--results", default="results", help="results directory (default: results)")
     p.set_defaults(func=cmd_import)
 
 
-__all__ = ["add_commands", "import_pending", "keep", "read_attempts", "write_attempts"]
+__all__ = ["add_commands", "import_pending", "keep", "read_attempts", "read_runs_csv", "write_attempts"]

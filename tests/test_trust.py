@@ -24,7 +24,7 @@ from odebench.attempts import ATTEMPTS, read_attempts
 from odebench.claims import STALE_SECONDS, Claims
 from odebench.store import SCHEMA_VERSION, Store
 
-from .conftest import FAST_HEAD
+from .conftest import CORE_PLUGINS, FAST_HEAD
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -335,6 +335,47 @@ def test_import_refuses_a_bad_file_naming_the_line_and_writes_nothing(cli, tmp_p
     assert not (tmp_path / "r").exists()
     code, _, err = cli("import", tmp_path / "missing.jsonl", "--results", tmp_path / "r")
     assert code == 2 and "cannot read" in err and "missing.jsonl" in err
+
+
+def test_import_of_a_committed_runs_csv_resumes_the_suite_and_reports_the_same_numbers(cli, tmp_path, monkeypatch):
+    """results/ecg/ was written before attempts.jsonl existed: its runs.csv is what is left.
+    Imported, its runs count as finished for suites/ecg.yaml and report the same metrics."""
+    import pandas as pd
+
+    repo = Path(__file__).resolve().parents[1]
+    committed = repo / "results" / "ecg" / "runs.csv"
+    fresh = tmp_path / "fresh"
+    code, _, err = cli("import", committed, "--results", fresh)
+    original = pd.read_csv(committed)
+    assert code == 0 and f"{len(original)} attempt(s) imported, 0 already" in err
+    code, _, err = cli("import", committed, "--results", fresh)  # idempotent
+    assert code == 0 and f"0 attempt(s) imported, {len(original)} already" in err
+
+    monkeypatch.delenv("ODEBENCH_DATA_DIR", raising=False)  # nothing is to run: no data needed
+    monkeypatch.setenv("ODEBENCH_LOAD_PLUGINS", CORE_PLUGINS + ",mitbih")
+    code, out, err = cli("run", repo / "suites" / "ecg.yaml", "--results", fresh, "--no-report", "--progress", "off")
+    assert code == 0, err
+    assert f"skipping {len(original)} already finished" in out and "0 to run" in out
+
+    code, _, err = cli("report", "--results", fresh, "--suite", "ecg", "--out", tmp_path / "out")
+    assert code == 0, err
+    again = pd.read_csv(tmp_path / "out" / "ecg" / "runs.csv")
+    columns = ["run_key", "status", "test_accuracy", "epoch_seconds", "nfe_forward", "recall_S", "code_version", "epochs"]
+    pd.testing.assert_frame_equal(again[columns], original[columns])
+    records = read_attempts(tmp_path / "out" / "ecg" / ATTEMPTS)
+    assert {r["machine"]["imported_from"] for r in records} == {"runs.csv"}
+    assert all(r["started_at"] is None and "confusion_matrix" not in r["metrics"] for r in records)
+
+
+def test_import_refuses_a_runs_csv_without_configs(cli, tmp_path):
+    path = tmp_path / "runs.csv"
+    path.write_text("suite,run_key,status\ns,k,done\n")
+    code, _, err = cli("import", path, "--results", tmp_path / "r")
+    assert code == 2 and "no 'config' column" in err and str(path) in err
+    path.write_text("suite,run_key,status,config\ns,k,done,not json\n")
+    code, _, err = cli("import", path, "--results", tmp_path / "r")
+    assert code == 2 and f"{path}:2: the config cell is not JSON" in err
+    assert not (tmp_path / "r").exists()
 
 
 # ---------------------------------------------------------------- real file systems (root)

@@ -209,15 +209,21 @@ def test_interrupt_records_the_current_run_and_keeps_finished_ones(write_suite, 
     results = tmp_path / "results"
     log = open(tmp_path / "driver.log", "w")  # noqa: SIM115
     proc = subprocess.Popen([sys.executable, "-m", "odebench.cli", "run", str(suite),
-                             "--results", str(results)],
+                             "--results", str(results), "--progress", "plain"],
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"},
                             # As from a terminal: a background job of a non-interactive shell
                             # (CI's `cmd &`) starts with SIGINT ignored, and Python would keep it so.
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         driver = psutil.Process(proc.pid)
         wait_for(lambda: _count(results, "done") >= 1, 300, "the first run to finish")
-        runs = wait_for(lambda: _run_processes(driver), 60, "the hanging run to start")
+        # Started, by its own progress event (a process named odebench.isolate may also be
+        # the zygote, or the finished run's process on its way out).
+        wait_for(lambda: any("fault-hang" in line and "started" in line
+                             for line in (tmp_path / "driver.log").read_text().splitlines()),
+                 120, "the hanging run to start")
+        runs = _run_processes(driver)
         os.kill(proc.pid, sig)
         assert proc.wait(timeout=60) == code
     finally:

@@ -215,3 +215,12 @@ def test_config_differences_ignore_what_varies_alike():
     b = [json.dumps(_config(b, lr=0.01)) for b in (0, 6)]
     assert config_differences(a, b) == "train.lr (absent vs 0.01)"
     assert config_differences(a, b, ignore=["train.lr"]) == ""
+
+
+def test_terminal_table_shows_the_solver_swap_gap_where_runs_have_one(store):
+    rows = [flatten(r) for r in store.latest()]
+    assert "gap pts" not in terminal_table(aggregate(table(rows)), width=300)  # no check: no column
+    rows[0]["validity_gap"] = 3.4  # the midpoint-trained ECG model's gap
+    header, *body = terminal_table(aggregate(table(rows)), width=300).split("\n\n")[0].splitlines()
+    assert "gap pts" in header and header.index("test acc") < header.index("gap pts")
+    assert any("+3.4" in line for line in body)

@@ -415,8 +415,10 @@ def terminal_columns(summary: pd.DataFrame) -> list[tuple[str, str]]:
         columns.append(("device", "device"))
     if (summary["runs"] > 1).any():
         columns.append(("n", "n"))
-    columns += [("status", "status"), ("test_accuracy", "test acc"), ("test_macro_f1", "macro-F1"),
-                ("epoch_seconds", "epoch s")]
+    columns += [("status", "status"), ("test_accuracy", "test acc")]
+    if "validity_gap_mean" in summary.columns and summary["validity_gap_mean"].notna().any():
+        columns.append(("validity_gap", "gap pts"))  # the solver-swap check: still an ODE?
+    columns += [("test_macro_f1", "macro-F1"), ("epoch_seconds", "epoch s")]
     if "epoch_ratio_mean" in summary.columns:
         columns.append(("epoch_ratio", "epoch ×"))
     for column, title in (("nfe_forward", "NFE fwd"), ("peak_memory_bytes", "peak mem")):

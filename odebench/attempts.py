@@ -10,8 +10,8 @@
   before attempts.jsonl existed): each row becomes an attempt with its config, status, code
   version and metrics (per-class scores included). What a table row does not hold is not
   invented: no per-epoch history (the epochs are listed without values), no confusion
-  matrix, no start or end time; the machine is what the row names (cpu, gpu, torch), with
-  ``imported_from`` naming the file.
+  matrix, no start or end time; the machine is what the row names (cpu, gpu, torch and the
+  busy flag), with ``imported_from`` naming the file.
 - The pending folder: the driver writes each finished run's attempt there before inserting
   it into the store and removes it after. One left behind (the insert failed: disk full,
   store deleted or replaced) is imported by the next ``odebench run``. When the results
@@ -123,10 +123,12 @@ def read_attempts(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 # ---------------------------------------------------------------- runs.csv of older results
 
-# runs.csv columns that are not metrics (labels, identity, machine; see report.labels.flatten).
+# The inverse of report.labels.flatten: the machine keys it copies into a row, and the row's
+# columns that are neither metrics nor machine (labels, identity; ratios the report adds).
+_MACHINE_FIELDS = ("busy", "cpu", "gpu", "torch")
 _ROW_FIELDS = {"suite", "model", "params", "solver", "train", "gradient", "dataset", "device", "seed",
-               "status", "reason", "epochs", "busy", "cpu", "gpu", "torch", "code_version", "executor",
-               "run_key", "config", "epoch_ratio", "eval_ratio", "shared_machine"}
+               "status", "reason", "epochs", "code_version", "executor", "run_key", "config",
+               "epoch_ratio", "eval_ratio", *_MACHINE_FIELDS}
 _PER_CLASS = ("recall", "precision", "f1")
 
 
@@ -169,7 +171,7 @@ def read_runs_csv(path: str | os.PathLike) -> list[dict[str, Any]]:
         record = {
             "suite": row["suite"], "run_key": str(row["run_key"]), "status": row["status"],
             "config": config, "metrics": metrics,
-            "machine": {k: _cell(row.get(k)) for k in ("cpu", "gpu", "torch") if _cell(row.get(k)) is not None}
+            "machine": {k: _cell(row.get(k)) for k in _MACHINE_FIELDS if _cell(row.get(k)) is not None}
             | {"imported_from": Path(path).name},
             "epochs": [{"epoch": e} for e in range(1, epochs + 1)],
             "reason": _cell(row.get("reason")), "traceback": None,

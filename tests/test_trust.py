@@ -374,6 +374,20 @@ def test_import_of_a_committed_runs_csv_resumes_the_suite_and_reports_the_same_n
     assert all(r["started_at"] is None and "confusion_matrix" not in r["metrics"] for r in records)
 
 
+def test_import_of_a_runs_csv_keeps_the_busy_and_shared_machine_flags(cli, tmp_path):
+    """A run measured on a busy or shared machine stays flagged after its table is imported."""
+    source = Store(tmp_path / "source")
+    source.add(CONFIG, "k", attempt("done", 20.0, machine={"cpu": "x", "busy": True},
+                                    metrics={"test_accuracy": 0.5, "shared_machine": 2}), "v1")
+    code, _, err = cli("report", "--results", source.directory, "--out", tmp_path / "out")
+    assert code == 0, err
+    fresh = tmp_path / "fresh"
+    code, _, err = cli("import", tmp_path / "out" / "s" / "runs.csv", "--results", fresh)
+    assert code == 0, err
+    (run,) = Store(fresh).latest("s")
+    assert run["machine"]["busy"] is True and run["metrics"]["shared_machine"] == 2
+
+
 def test_import_refuses_a_runs_csv_without_configs(cli, tmp_path):
     path = tmp_path / "runs.csv"
     path.write_text("suite,run_key,status\ns,k,done\n")

@@ -146,7 +146,8 @@ def read_runs_csv(path: str | os.PathLike) -> list[dict[str, Any]]:
 
     fix = "give a runs.csv written by odebench report, or an attempts.jsonl"
     try:
-        frame = pd.read_csv(path, dtype={"run_key": str, "status": str, "reason": str})
+        # round_trip: every float exactly as written (the default parser may be off in the last digit)
+        frame = pd.read_csv(path, dtype={"run_key": str, "status": str, "reason": str}, float_precision="round_trip")
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise OdebenchError(f"cannot read {str(path)!r} ({exc}); {fix}") from None
     for column in ("suite", "run_key", "status", "config"):

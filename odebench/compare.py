@@ -93,7 +93,7 @@ def load_rows(spec: str, suite: str | None = None) -> tuple[pd.DataFrame, bool]:
             frame[metric + REPEATS_SUFFIX] = [epoch_repeats(r, metric, warm_up) for r in runs]
         return frame, False
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, float_precision="round_trip")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise OdebenchError(f"cannot read {str(path)!r} as CSV ({exc}); give an odebench CSV or a "
                             "results directory") from None

@@ -21,15 +21,17 @@ from .machine import code_version
 from .params import suggest
 from .preflight import check_datasets, stale_runs
 from .progress import Display, display_for, listening
-from .report.labels import flatten_all, label_fields, run_label, train_keys
+from .report.labels import dataset_keys, dataset_label, flatten_all, label_fields, run_label, train_keys
 from .store import Store, StoreError, attempt_record
 from .suite import MAX_RUNS, Suite, load_suite, run_key, upgraded_key
 from .types import DONE, FINISHED, SUCCEEDED, OdebenchError, Outcome, Task
 
 
-def describe(config: dict[str, Any], train: Iterable[str] = ()) -> str:
-    """A run's progress label; ``train`` names the training settings that tell runs apart."""
-    return f"{run_label(label_fields(config, train))} seed={config['seed']} {config['device']}"
+def describe(config: dict[str, Any], train: Iterable[str] = (), datasets: Iterable[str] = ()) -> str:
+    """A run's progress label; ``train`` names the training settings that tell runs apart,
+    ``datasets`` the dataset params (a suite of several datasets: the dataset is named)."""
+    label = f"{run_label(label_fields(config, train))} seed={config['seed']} {config['device']}"
+    return f"{label} on {dataset_label(config, datasets)}" if datasets else label
 
 
 def run_suite(
@@ -107,7 +109,7 @@ def run_suite(
          f"(done, diverged or skipped; --force reruns them); {len(todo)} to run"
          + (f", {again} of them again after failed/timeout/interrupted" if again else "")
          + (f"; timeout {limit:g} s per run" if limit else ""))
-    train = train_keys(suite.runs)
+    train = (train_keys(suite.runs), dataset_keys(suite.runs))
     if runner is not None and todo:
         # Run processes (and Dask workers) inherit it: this driver's tree is not "load".
         os.environ[DRIVER_PID] = str(os.getpid())
@@ -117,7 +119,7 @@ def run_suite(
         version = code_version()
         tasks: list[Task] = [
             {"key": k, "config": c, "plugin_files": list(suite.plugin_files), "timeout": limit,
-             "progress": f"[{i + 1}/{len(todo)}] {describe(c, train)}", "save_weights": suite.save_weights}
+             "progress": f"[{i + 1}/{len(todo)}] {describe(c, *train)}", "save_weights": suite.save_weights}
             for i, (k, c) in enumerate(todo)
         ]
         # --force and --rerun-stale rerun finished runs: those that finished before this
@@ -133,7 +135,7 @@ def run_suite(
                     yield task
                 else:
                     elsewhere.append(task)
-                    display.finished(task["key"], f"[-] not run     {describe(task['config'], train)}: {why}")
+                    display.finished(task["key"], f"[-] not run     {describe(task['config'], *train)}: {why}")
 
         display.begin(len(tasks), {t["key"]: t["progress"] for t in tasks})
         try:
@@ -144,10 +146,10 @@ def run_suite(
                     shared = claims.shared(task["key"])
                     if shared:  # another driver's run used this machine meanwhile: timings suspect
                         record["metrics"]["shared_machine"] = shared
-                    save(store, record, describe(task["config"], train))
+                    save(store, record, describe(task["config"], *train))
                     claims.release(task["key"])
                     display.finished(task["key"], f"[{n}/{len(todo)}] {outcome['status']:<11} "
-                                     f"{describe(task['config'], train)}{_detail(record)}"
+                                     f"{describe(task['config'], *train)}{_detail(record)}"
                                      + (f" - warning: {unsaved}" if unsaved else ""))
         finally:
             display.end()

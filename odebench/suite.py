@@ -247,6 +247,14 @@ def _as_list(value: Any, where: str, kind: type) -> list:
 
 def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
     keys = dotted.split(".")
+    if keys[0] == "dataset" and len(keys) > 1 and isinstance(data.get("dataset"), list):
+        # A suite of several datasets: the setting applies to each (dataset.train_size=1000).
+        for i, item in enumerate(data["dataset"]):
+            if isinstance(item, str):
+                item = data["dataset"][i] = {"name": item}
+            if isinstance(item, dict):
+                _set(item, ".".join(keys[1:]), copy.deepcopy(value))
+        return
     node = data
     for key in keys[:-1]:
         node = node.setdefault(key, {})
@@ -315,22 +323,12 @@ def load_suite(
                 "remove it from the suite's plugins: / --plugins-dir"
             )
 
-    # dataset
-    dataset = data["dataset"]
-    if isinstance(dataset, str):
-        dataset = {"name": dataset}
-    if not isinstance(dataset, dict) or "name" not in dataset:
-        raise SuiteError(f"{f}: dataset: expected a mapping with a 'name', e.g. {{name: synthetic}}")
-    dataset = dict(dataset)
-    if dataset["name"] not in registry.datasets:
-        raise SuiteError(
-            f"{f}: dataset.name: unknown dataset {dataset['name']!r}; {suggest(dataset['name'], registry.datasets)}"
-        )
-    check_dataset_params(registry.datasets[dataset["name"]].obj,
-                         {k: v for k, v in dataset.items() if k != "name"}, f"{f}: dataset", dataset["name"])
-    if "path" in dataset and isinstance(dataset["path"], str):
-        dataset["path"] = _resolve_data_path(dataset["path"], path)
-    dataset = _filled(registry.datasets[dataset["name"]].obj, dataset, skip={"name"})
+    # datasets: one mapping, or a list of them (every run on each, e.g. several UCR problems)
+    several = isinstance(data["dataset"], list)
+    if several and not data["dataset"]:
+        raise SuiteError(f"{f}: dataset: empty list; give a mapping like {{name: synthetic}} or a list of them")
+    datasets = [_dataset(d, f"{f}: dataset[{i}]" if several else f"{f}: dataset", registry, path)
+                for i, d in enumerate(data["dataset"] if several else [data["dataset"]])]
 
     # training recipe
     train = data.get("train") or {}
@@ -372,28 +370,47 @@ def load_suite(
         checks = entry.pop("validity", None)
         planned.append((where, entry, entry_seeds, checks))
         # Sized before anything is expanded: the product of the list lengths.
-        total += count(entry) * len(entry_seeds) * len(devices)
+        total += count(entry) * len(entry_seeds) * len(devices) * len(datasets)
     if total > max_runs:
         raise SuiteError(f"{f}: runs: the grid has {total:,} runs, over the limit of {max_runs:,}; "
                          "shorten its lists, or pass --max-runs N to allow more")
     runs: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for where, entry, entry_seeds, checks in planned:
-        for variant in expand(entry):
-            if checks is not None:
-                variant["validity"] = checks
-            for config in _resolve_run(variant, where, registry, train, dataset, data.get("validity")):
-                for seed in entry_seeds:
-                    for device in devices:
-                        full = {**config, "seed": seed, "device": device, "threads": threads,
-                                "suite": name}
-                        key = run_key(full)
-                        if key not in seen:
-                            seen.add(key)
-                            runs.append(full)
+    for dataset in datasets:
+        for where, entry, entry_seeds, checks in planned:
+            for variant in expand(entry):
+                if checks is not None:
+                    variant["validity"] = checks
+                for config in _resolve_run(variant, where, registry, train, dataset, data.get("validity")):
+                    for seed in entry_seeds:
+                        for device in devices:
+                            full = {**config, "seed": seed, "device": device, "threads": threads,
+                                    "suite": name}
+                            key = run_key(full)
+                            if key not in seen:
+                                seen.add(key)
+                                runs.append(full)
     if not runs:
         raise SuiteError(f"{f}: runs: the grid expands to no runs (an empty list somewhere?)")
     return Suite(name, str(path), runs, plugin_files, timeout, registry, data, save_weights)
+
+
+def _dataset(dataset: Any, where: str, registry: Registry, path: Path) -> dict[str, Any]:
+    """One dataset mapping of a suite, checked against its loader, defaults filled in."""
+    if isinstance(dataset, str):
+        dataset = {"name": dataset}
+    if not isinstance(dataset, dict) or "name" not in dataset:
+        raise SuiteError(f"{where}: expected a mapping with a 'name', e.g. {{name: synthetic}}")
+    dataset = dict(dataset)
+    if dataset["name"] not in registry.datasets:
+        raise SuiteError(
+            f"{where}.name: unknown dataset {dataset['name']!r}; {suggest(str(dataset['name']), registry.datasets)}"
+        )
+    check_dataset_params(registry.datasets[dataset["name"]].obj,
+                         {k: v for k, v in dataset.items() if k != "name"}, where, dataset["name"])
+    if "path" in dataset and isinstance(dataset["path"], str):
+        dataset["path"] = _resolve_data_path(dataset["path"], path)
+    return _filled(registry.datasets[dataset["name"]].obj, dataset, skip={"name"})
 
 
 def _seeds(value: Any, where: str) -> list[int]:

@@ -223,9 +223,10 @@ def test_unknown_baseline_is_a_one_line_error(store, cli):
 
 
 def test_ambiguous_baseline_is_an_error(store, cli):
-    # The same label on two runs of one seed (here: another dataset size) cannot be a baseline.
+    # The same label on two runs of one dataset and seed (here: another thread count, which the
+    # label does not show) cannot be a baseline. (Another dataset pairs with its own baseline.)
     cfg = config(params={"blocks": 1})
-    cfg["dataset"] = {**cfg["dataset"], "train_size": 128}
+    cfg["threads"] = 1
     add(store, cfg, outcome(0.5))
     code, _, err = cli("report", "--results", store.directory, "--baseline", "resnet blocks=1", "--no-files")
     assert code == 2 and "several runs" in err
@@ -272,3 +273,27 @@ def test_summary_confidence_intervals(store, cli):
     low, high = sp.t.interval(0.95, 1, loc=6.0, scale=sp.sem([8.0, 4.0]))
     assert (float(rk4["epoch_ratio_ci_low"]), float(rk4["epoch_ratio_ci_high"])) == pytest.approx((low, high))
     assert rows[("blocks=4", "")]["epoch_ratio_ci_low"] == ""  # one seed: no interval
+
+
+def test_summary_md_has_se_and_plus_p_per_class(tmp_path):
+    """Se is the recall, +P the precision, mean ± sd over seeds, in the dataset's class order."""
+    s = Store(tmp_path / "results")
+    for seed, (recall_b, precision_b) in enumerate(((0.2, 0.5), (0.4, 0.7))):
+        out = outcome(0.8)
+        out["metrics"]["per_class"] = {
+            "A": {"precision": 0.9, "recall": 0.95, "f1": 0.92, "support": 10},
+            "B": {"precision": precision_b, "recall": recall_b, "f1": 0.3, "support": 10},
+            "C": {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 10}}
+        add(s, config(params={"blocks": 1}, seed=seed), out)
+    from odebench.report.tables import per_class_markdown
+
+    text = per_class_markdown(summary_of(s))
+    header, _, row = text.splitlines()[2:5]
+    titles = [h.strip() for h in header.strip("|").split("|")]
+    cells = dict(zip(titles, [c.strip() for c in row.strip("|").split("|")]))
+    assert titles[titles.index("n"):] == ["n", "Se A", "+P A", "Se B", "+P B", "Se C", "+P C"]
+    assert cells["Se B"] == "0.3000 ± 0.1414" and cells["+P B"] == "0.6000 ± 0.1414"
+    assert cells["Se A"] == "0.9500 ± 0.0000" and cells["n"] == "2"
+    report.write_report(s.latest("s"), tmp_path / "out", "t", plots=False)
+    written = (tmp_path / "out" / "summary.md").read_text()
+    assert "## Per class: sensitivity (Se = recall)" in written and "0.3000 ± 0.1414" in written

@@ -120,3 +120,53 @@ def test_eval_solver_merges_options_over_the_solver(write_suite):
     bad = write_suite(TINY + "runs:\n  - model: resnet\n    eval_solver: {rtol: 0.1}\n", "bad.yaml")
     with pytest.raises(SuiteError, match="takes no eval_solver"):
         load_suite(bad)
+
+
+SEVERAL = """\
+name: several
+dataset:
+  - {name: synthetic, train_size: 64, test_size: 32}
+  - {name: synthetic, train_size: 96, test_size: 32, noise: 0.2}
+train: {epochs: 1, batch_size: 32, max_batches: 1}
+seeds: [0, 1]
+runs:
+  - model: resnet
+    blocks: [0, 1]
+"""
+
+
+def test_a_list_of_datasets_runs_every_run_on_each(write_suite):
+    suite = load_suite(write_suite(SEVERAL))
+    assert len(suite.runs) == 2 * 2 * 2 and len({r["dataset"]["train_size"] for r in suite.runs}) == 2
+    assert [r["dataset"]["train_size"] for r in suite.runs[:4]] == [64] * 4
+    # --set applies to every dataset of the list; an error names the list item.
+    again = load_suite(write_suite(SEVERAL), overrides=["dataset.test_size=16"])
+    assert {r["dataset"]["test_size"] for r in again.runs} == {16}
+    bad = write_suite(SEVERAL.replace("noise: 0.2", "noize: 0.2"), "bad.yaml")
+    with pytest.raises(SuiteError, match=r"dataset\[1\]\.noize: unknown parameter"):
+        load_suite(bad)
+    with pytest.raises(SuiteError, match="dataset: empty list"):
+        load_suite(write_suite(TINY.replace("dataset: {name: synthetic, train_size: 64, test_size: 32}",
+                                            "dataset: []") + "runs:\n  - model: resnet\n", "empty.yaml"))
+
+
+def test_a_suite_of_several_datasets_is_reported_per_dataset(write_suite, cli, tmp_path):
+    """The dataset cell names what differs, and --baseline pairs runs of one dataset and seed."""
+    code, out, err = cli("run", write_suite(SEVERAL), "--results", tmp_path / "r", "--progress", "plain")
+    assert code == 0, err
+    assert "on synthetic noise=0.2 train_size=96" in out  # progress lines name the dataset
+    code, out, err = cli("report", "--suite", "several", "--results", tmp_path / "r", "--baseline",
+                         "resnet blocks=0", "--format", "csv", "--no-files")
+    assert code == 0, err
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(out)))
+    datasets = {r["dataset"] for r in rows}
+    assert datasets == {"synthetic noise=0.08 train_size=64", "synthetic noise=0.2 train_size=96"}
+    assert len(rows) == 8
+    for r in rows:
+        if r["params"] == "blocks=0":
+            assert float(r["epoch_ratio"]) == pytest.approx(1.0)  # each its own baseline
+    summary = (tmp_path / "r" / "several" / "summary.md").read_text()
+    assert "| dataset" in summary and "synthetic noise=0.2 train_size=96" in summary

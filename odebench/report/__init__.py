@@ -33,7 +33,7 @@ def write_report(runs: list[dict[str, Any]], directory: str | Path, title: str,
     from .html import render_html
     from .labels import flatten_all
     from .plots import make_plots
-    from .tables import SUMMARY_NOTE, add_ratios, aggregate, summary_markdown, table, to_csv
+    from .tables import add_ratios, aggregate, summary_document, table, to_csv
 
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
@@ -48,7 +48,7 @@ def write_report(runs: list[dict[str, Any]], directory: str | Path, title: str,
         path.write_text(text, encoding="utf-8")
         written.append(path)
 
-    write("summary.md", f"# {title}\n\n{summary_markdown(summary)}\n\n{SUMMARY_NOTE}\n")
+    write("summary.md", summary_document(summary, title))
     write("summary.csv", summary.to_csv(index=False))
     write("runs.csv", to_csv(frame))
     figures: list[tuple[str, str, Path]] = []

@@ -59,6 +59,29 @@ def train_keys(configs: Iterable[dict[str, Any]]) -> list[str]:
     return sorted(keys)
 
 
+def dataset_keys(configs: Iterable[dict[str, Any]]) -> list[str]:
+    """The dataset params whose values differ among ``configs`` (a suite of several datasets,
+    e.g. UCR problems): what the ``dataset`` cell needs to tell them apart."""
+    values: dict[str, set[str]] = {}
+    configs = list(configs)
+    for config in configs:
+        for key, value in (config.get("dataset") or {}).items():
+            if key != "name":
+                values.setdefault(key, set()).add(json.dumps(value, sort_keys=True))
+    keys = {k for k, v in values.items() if len(v) > 1}
+    for config in configs:
+        keys |= {k for k in values if k not in (config.get("dataset") or {})}
+    return sorted(keys)
+
+
+def dataset_label(config: dict[str, Any], keys: Iterable[str] = ()) -> str:
+    """``ucr problem=GunPoint``: the dataset's name and its params named in ``keys`` (those it
+    has: a run stored before a param existed shows without it)."""
+    dataset = config.get("dataset") or {}
+    shown = {k: dataset[k] for k in keys if k in dataset}
+    return " ".join([str(dataset.get("name", "")), format_params(shown)]).strip()
+
+
 def label_fields(config: dict[str, Any], train: Iterable[str] = ()) -> dict[str, str]:
     """The ``model``, ``params``, ``solver`` and ``train`` cells of a run's config (see
     ``run_label``); ``train`` shows the settings named in ``train`` (see ``train_keys``)."""
@@ -88,14 +111,15 @@ def group_key(config: dict[str, Any] | str) -> str:
 
 def flatten_all(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``flatten`` of each run, labelled with the training settings that differ among the
-    runs of its suite (see ``train_keys``)."""
-    keys: dict[str, list[str]] = {}
+    runs of its suite (see ``train_keys``) and the dataset params that do (``dataset_keys``)."""
+    keys: dict[str, tuple[list[str], list[str]]] = {}
     for suite in dict.fromkeys(r["suite"] for r in runs):
-        keys[suite] = train_keys([r["config"] for r in runs if r["suite"] == suite])
-    return [flatten(r, keys[r["suite"]]) for r in runs]
+        configs = [r["config"] for r in runs if r["suite"] == suite]
+        keys[suite] = (train_keys(configs), dataset_keys(configs))
+    return [flatten(r, *keys[r["suite"]]) for r in runs]
 
 
-def flatten(run: dict[str, Any], train: Iterable[str] = ()) -> dict[str, Any]:
+def flatten(run: dict[str, Any], train: Iterable[str] = (), datasets: Iterable[str] = ()) -> dict[str, Any]:
     """One table row from a stored run (as returned by ``Store.latest``): the labels, the
     run's identity, its metrics (per-class scores as ``recall_<class>`` etc., in the
     dataset's class order) and the machine's ``busy`` flag, ``cpu``, ``gpu`` and ``torch``.
@@ -105,7 +129,7 @@ def flatten(run: dict[str, Any], train: Iterable[str] = ()) -> dict[str, Any]:
     row: dict[str, Any] = {
         "suite": run["suite"],
         **label_fields(config, train),
-        "dataset": config["dataset"]["name"],
+        "dataset": dataset_label(config, datasets),
         "device": config["device"],
         "seed": config["seed"],
         "status": run["status"],

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .labels import as_written, flatten, format_params, group_key, run_label, solver_label, train_keys
+from .labels import as_written, dataset_keys, flatten, format_params, group_key, run_label, solver_label, train_keys
 
 MIB = 1024 ** 2
 
@@ -65,19 +65,23 @@ def groups(runs: list[dict[str, Any]]) -> list[Group]:
     style (solid: models without a solver, dashed: models with one) shared by every figure."""
     out: dict[str, Group] = {}
     train = train_keys(r["config"] for r in runs)
+    datasets = dataset_keys(r["config"] for r in runs)
     for run in runs:
         key = group_key(run["config"])
         if key not in out:
-            row = flatten(run, train)
+            row = flatten(run, train, datasets)
             out[key] = Group(key, run["config"], row, "")
         out[key].runs.append(run)
     items = list(out.values())
     several_devices = len({g.row["device"] for g in items}) > 1
+    several_datasets = len({g.row["dataset"] for g in items}) > 1
     import matplotlib
 
     cmap = matplotlib.colormaps["tab10" if len(items) <= 10 else "tab20"]
     for i, g in enumerate(items):
         g.label = run_label(g.row, with_device=several_devices)
+        if several_datasets:
+            g.label += f" on {g.row['dataset']}"
         n = len(g.done)
         if len(g.runs) > 1:
             g.label += f" (n={n})"

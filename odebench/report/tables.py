@@ -89,8 +89,8 @@ def _cell(column: str, value: Any) -> str:
 
 def add_ratios(frame: pd.DataFrame, baseline: str, require: bool = True) -> pd.DataFrame:
     """``epoch_ratio`` and ``eval_ratio``: each run's time over that of the run labelled
-    ``baseline`` (see ``run_label``, e.g. ``resnet blocks=6``) with the same suite, device and
-    seed, so every ratio compares two runs of one suite on one machine. With ``require``, a
+    ``baseline`` (see ``run_label``, e.g. ``resnet blocks=6``) with the same suite, dataset,
+    device and seed, so every ratio compares two runs of one suite on one machine. With ``require``, a
     label that no finished run has is an error; a label on two runs of one seed always is."""
     frame = frame.copy()
     labels = pd.Series([run_label(row) for _, row in frame.iterrows()], index=frame.index, dtype=object)
@@ -98,11 +98,11 @@ def add_ratios(frame: pd.DataFrame, baseline: str, require: bool = True) -> pd.D
     if require and base.empty:
         known = ", ".join(repr(label) for label in dict.fromkeys(labels[frame["status"] == "done"]))
         raise OdebenchError(f"--baseline {baseline!r}: no finished run has that label; pick one of: {known}")
-    pairs = ["suite", "device", "seed"]
+    pairs = ["suite", "dataset", "device", "seed"]
     if base.duplicated(pairs).any():
         raise OdebenchError(
-            f"--baseline {baseline!r}: several runs of one suite, device and seed have that label "
-            "(they differ in the dataset, training or eval settings); give them separate suites"
+            f"--baseline {baseline!r}: several runs of one suite, dataset, device and seed have that label "
+            "(they differ in training or eval settings); give them separate suites"
         )
     times = [column for column, _ratio, _title in RATIOS]
     reference = frame[pairs].merge(base[pairs + times], on=pairs, how="left")  # keeps frame's order
@@ -130,10 +130,14 @@ def _with_ratios(columns: list[tuple[str, str]], present: bool) -> list[tuple[st
 
 
 def _markdown(frame: pd.DataFrame) -> list[tuple[str, str]]:
-    """MARKDOWN, without the ``train`` column where no run shows a training setting."""
-    if "train" in frame.columns and frame["train"].fillna("").astype(str).str.len().any():
-        return list(MARKDOWN)
-    return [(c, t) for c, t in MARKDOWN if c != "train"]
+    """MARKDOWN, without the ``train`` column where no run shows a training setting, with a
+    ``dataset`` column where the runs are on several datasets."""
+    columns = list(MARKDOWN)
+    if not ("train" in frame.columns and frame["train"].fillna("").astype(str).str.len().any()):
+        columns = [(c, t) for c, t in columns if c != "train"]
+    if "dataset" in frame.columns and frame["dataset"].nunique() > 1:
+        columns.insert(next(i for i, (c, _) in enumerate(columns) if c == "device"), ("dataset", "dataset"))
+    return columns
 
 
 def run_cells(frame: pd.DataFrame, reason_chars: int | None = 60) -> tuple[list, list[list[str]]]:
@@ -342,12 +346,42 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     if summary.empty:
         return "(no runs)"
     columns, body = summary_cells(summary)
-    text_columns = {"model", "params", "solver", "train", "device", "status"}
+    text_columns = {"model", "params", "solver", "train", "dataset", "device", "status"}
     text = tabulate(body, headers=[title for _, title in columns], tablefmt="github",
                     disable_numparse=True,
                     colalign=["left" if c in text_columns else "right" for c, _ in columns])
     notes = result_notes(summary)
     return text + "".join(f"\n\n{note}" if i == 0 else f"\n{note}" for i, note in enumerate(notes))
+
+
+def per_class_markdown(summary: pd.DataFrame) -> str:
+    """Per class, the sensitivity (Se, recall) and positive predictivity (+P, precision) of each
+    group, mean ± sd over its runs, as the ECG literature reports them (AAMI EC57); empty when
+    no run stored per-class scores."""
+    classes = [c[len("recall_"):-len("_mean")] for c in summary.columns
+               if c.startswith("recall_") and c.endswith("_mean")]
+    if summary.empty or not classes:
+        return ""
+    columns = [c for c in ("model", "params", "solver", "train", "dataset", "device") if c in summary.columns
+               and summary[c].fillna("").astype(str).str.len().any()
+               and (c not in ("dataset", "device") or summary[c].nunique() > 1)] + ["n"]
+    headers = columns + [f"{what} {c}" for c in classes for what in ("Se", "+P")]
+    body = []
+    for _, row in summary.iterrows():
+        cells = [str(row.get(c) if row.get(c) is not None else "") for c in columns]
+        for c in classes:
+            cells += [_agg_cell(f"recall_{c}", row), _agg_cell(f"precision_{c}", row)]
+        body.append(cells)
+    return ("## Per class: sensitivity (Se = recall) and positive predictivity (+P = precision)\n\n"
+            + tabulate(body, headers=headers, tablefmt="github", disable_numparse=True,
+                       colalign=["left"] * len(columns) + ["right"] * (len(headers) - len(columns))))
+
+
+def summary_document(summary: pd.DataFrame, title: str) -> str:
+    """``summary.md``: the aggregated table, how to read it, and the per-class table."""
+    per_class = per_class_markdown(summary)
+    return (f"# {title}\n\n{summary_markdown(summary)}\n\n{SUMMARY_NOTE}\n"
+            + (f"\n{per_class}\n" if per_class else ""))
 
 
 def result_notes(summary: pd.DataFrame) -> list[str]:
@@ -411,6 +445,8 @@ def terminal_columns(summary: pd.DataFrame) -> list[tuple[str, str]]:
     classes = [c[len("recall_"):-len("_mean")] for c in summary.columns
                if c.startswith("recall_") and c.endswith("_mean")]
     columns = [("run", "run"), ("solver", "solver")]
+    if "dataset" in summary.columns and summary["dataset"].nunique() > 1:
+        columns.append(("dataset", "dataset"))
     if summary["device"].nunique() > 1:
         columns.append(("device", "device"))
     if (summary["runs"] > 1).any():
@@ -437,7 +473,7 @@ def _terminal_row(row: pd.Series, columns: list[tuple[str, str]], reason_chars: 
     for column, _title in columns:
         if column == "run":
             cells.append(" ".join(str(row[c]) for c in ("model", "params", "train") if row.get(c)))
-        elif column in ("solver", "device", "n"):
+        elif column in ("solver", "dataset", "device", "n"):
             cells.append("" if row.get(column) is None else str(row[column]))
         elif column == "status":
             reason = str(row.get("reason") or "")

@@ -265,7 +265,7 @@ def build_node(
     if compile_dynamics:
         func.layers = torch.compile(func._layers, dynamic=False)
     return NeuralODE(
-        trunk(shape.channels, width),
+        trunk(shape.channels, width, shape.length),
         ODEBlock(func, solver, gradient, t_end, eval_solver, kinetic=kinetic, jacobian=jacobian,
                  steer=steer, time_dynamics=time_dynamics),
         head(width, shape.n_classes),

@@ -35,7 +35,7 @@ def build_resnet(
     if blocks < 0 or width < 1:
         raise ValueError("blocks must be >= 0 and width >= 1")
     return nn.Sequential(
-        trunk(shape.channels, width),
+        trunk(shape.channels, width, shape.length),
         *[ResBlock(width) for _ in range(blocks)],
         head(width, shape.n_classes),
     )

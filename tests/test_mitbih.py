@@ -241,3 +241,44 @@ def test_core_subsamples_train_and_test_sizes(shared):
                                    "test_size": 100})
     assert len(data.y_train) == 300 and len(data.y_test) == 100
     assert set(data.y_train.tolist()) == {0, 1, 2, 3, 4}  # every class kept
+
+
+# ---------------------------------------------------------------- RR features
+
+def test_rr_features_of_known_beat_times_equal_the_hand_computed_values():
+    # Beats at 0, 1, 2, 3.5, 4.5 s (360 Hz): RR intervals 1, 1, 1.5, 1 s, average 1.125 s.
+    features = mitbih.compute_rr_features(np.array([0, 360, 720, 1260, 1620]), 360.0)
+    pre = [1.0, 1.0, 1.0, 1.5, 1.0]  # the first beat's pre-RR is its post-RR
+    post = [1.0, 1.0, 1.5, 1.0, 1.0]  # the last beat's post-RR is its pre-RR
+    local = [1.0, 1.0, 1.0, 4.5 / 4, 5.5 / 5]  # mean of the pre-RRs so far (fewer than 10 here)
+    want = np.array([pre, post, local, np.divide(pre, 1.125), np.divide(post, 1.125),
+                     np.divide(local, 1.125)]).T
+    assert np.allclose(features, want)
+
+
+def test_local_rr_averages_the_beats_own_and_nine_previous_intervals():
+    rr = np.array([1.0] * 9 + [2.0] * 6)  # 15 intervals: 16 beats
+    beats = np.concatenate([[0.0], np.cumsum(rr)]) * 100
+    features = mitbih.compute_rr_features(beats, 100.0)
+    pre = np.concatenate([[1.0], rr])
+    for i in range(len(beats)):
+        window = pre[max(0, i - 9): i + 1]
+        assert features[i, 2] == pytest.approx(window.mean())
+    assert features[-1, 2] == pytest.approx(1.6)  # 4 x 1 s and 6 x 2 s
+    assert np.allclose(features[:, 5], features[:, 2] / rr.mean())
+    assert np.all(mitbih.compute_rr_features(np.array([5]), 360.0) == 0)  # one beat: no interval
+
+
+def test_rr_features_are_six_constant_channels_after_the_beat(tiny):
+    plain = mitbih.load_mitbih(path=str(tiny), records=["100", "101"])
+    data = mitbih.load_mitbih(path=str(tiny), records=["100", "101"], rr_features=True)
+    assert data.x_train.shape == (plain.x_train.shape[0], 7, 187)
+    assert torch.equal(data.x_train[:, :1], plain.x_train) and torch.equal(data.y_test, plain.y_test)
+    assert torch.equal(data.x_train[:, 1:], data.x_train[:, 1:, :1].expand(-1, -1, 187))
+    assert data.info["channels"] == ["beat"] + mitbih.RR_FEATURES
+    # Record 101 (train, inter-patient): beats every 0.8 s, then every 1.0 s from 10.4 s on.
+    split = mitbih.load_mitbih(path=str(tiny), records=["100", "101"], rr_features=True, split="inter-patient")
+    peaks = np.array(PEAKS)
+    expected = mitbih.compute_rr_features(peaks, FS)[: len(split.y_train)]
+    assert np.allclose(split.x_train[:, 1:, 0].numpy(), expected, atol=1e-6)
+    assert split.x_train[0, 1, 0].item() == pytest.approx(0.8) and split.x_train[-1, 1, 0].item() == pytest.approx(1.0)

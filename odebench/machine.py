@@ -47,6 +47,13 @@ def code_version() -> str:
         return __version__
 
 
+def _cpu_capability(torch) -> str | None:
+    try:
+        return str(torch.backends.cpu.get_cpu_capability())
+    except Exception:  # noqa: BLE001 - older torch: unknown
+        return None
+
+
 def machine_info(device: str = "cpu", plugins: dict[str, str] | None = None) -> dict:
     """The machine, the core libraries and ``plugins``, the versions of the plugins the run
     loaded (``Registry.plugins``: a distribution's name and version, or a file's hash)."""
@@ -58,6 +65,9 @@ def machine_info(device: str = "cpu", plugins: dict[str, str] | None = None) -> 
         "platform": platform.platform(),
         "python": platform.python_version(),
         "cpu": _cpu_model(),
+        # The vector instructions torch's CPU kernels use (AVX2, AVX512): two VMs both called
+        # "AMD EPYC" can differ here, and with them every CPU timing.
+        "cpu_capability": _cpu_capability(torch),
         "cpu_cores_physical": psutil.cpu_count(logical=False),
         "cpu_cores_logical": psutil.cpu_count(logical=True),
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,

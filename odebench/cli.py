@@ -99,7 +99,14 @@ def _report(runs: list[dict], out: str | None, fmt: str = "table", baseline: str
         terminal_table,
         to_csv,
     )
+    from .suite import mixed_defaults, with_upgraded_configs
 
+    if mixed_defaults(r["config"] for r in runs):
+        # Runs stored before a plugin gained a param beside newer ones: the same config but for
+        # the default filled in since. Only then are the plugins (and torch) loaded.
+        from .plugins import registry_for
+
+        runs = with_upgraded_configs(runs, registry_for())
     frame = table(flatten_all(runs))
     if baseline:
         frame = add_ratios(frame, baseline)

@@ -79,13 +79,12 @@ def run_key(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def upgraded_key(config: dict[str, Any], registry: Registry) -> str | None:
-    """The run key of a stored config under today's rule: its dataset, model params and
-    solver options filled with the plugins' defaults as ``load_suite`` fills them. A store
-    written before defaults were filled in keys its runs without them; this finds them again
-    (for a config that has them, it is ``run_key``). None when a plugin it names is gone."""
+def upgraded_config(config: dict[str, Any], registry: Registry) -> dict[str, Any] | None:
+    """A stored config under today's rule: its dataset, model params and solver options
+    filled with the plugins' defaults as ``load_suite`` fills them (everything else as it
+    was). None when a plugin it names is gone or the config is odd."""
     try:
-        config = {k: v for k, v in config.items() if k not in NOT_IDENTITY}
+        config = dict(config)
         dataset = config.get("dataset")
         if isinstance(dataset, dict) and dataset.get("name") in registry.datasets:
             config["dataset"] = _filled(registry.datasets[dataset["name"]].obj, dataset, skip={"name"})
@@ -96,9 +95,46 @@ def upgraded_key(config: dict[str, Any], registry: Registry) -> str | None:
             solver = config.get(key)
             if isinstance(solver, dict) and solver.get("name") in registry.solvers:
                 config[key] = _filled(registry.solvers[solver["name"]].obj, solver, skip=3)
-        return run_key(config)
-    except Exception:  # noqa: BLE001 - an odd old config is simply not matched
+        return config
+    except Exception:  # noqa: BLE001 - an odd old config is simply not upgraded
         return None
+
+
+def upgraded_key(config: dict[str, Any], registry: Registry) -> str | None:
+    """The run key of a stored config under today's rule (``upgraded_config``). A store
+    written before defaults were filled in keys its runs without them; this finds them again
+    (for a config that has them, it is ``run_key``). None when a plugin it names is gone."""
+    upgraded = upgraded_config(config, registry)
+    try:
+        return None if upgraded is None else run_key(upgraded)
+    except Exception:  # noqa: BLE001 - not JSON: not matched
+        return None
+
+
+def mixed_defaults(configs: typing.Iterable[dict[str, Any]]) -> bool:
+    """Whether some stored configs of one dataset, model or solver hold keys that others lack:
+    runs stored before a plugin gained a param (filled in since) beside newer ones. Their
+    configs differ only by defaults; ``upgraded_config`` makes them comparable."""
+    seen: dict[tuple, set] = {}
+    for config in configs:
+        parts = [("params", config.get("model"), config.get("params"))]
+        parts += [(k, (config.get(k) or {}).get("name"), config.get(k)) for k in ("dataset", "solver", "eval_solver")
+                  if isinstance(config.get(k), dict)]
+        for part, name, values in parts:
+            if isinstance(values, dict):
+                seen.setdefault((part, str(name)), set()).add(frozenset(values))
+    return any(len(keys) > 1 for keys in seen.values())
+
+
+def with_upgraded_configs(runs: list[dict[str, Any]], registry: Registry) -> list[dict[str, Any]]:
+    """``runs`` (stored) with each config under today's rule (``upgraded_config``; one that
+    cannot be upgraded stays as stored), so that reports group a run stored before a param
+    existed with the same run stored after."""
+    out = []
+    for run in runs:
+        upgraded = upgraded_config(run["config"], registry)
+        out.append(run if upgraded is None else {**run, "config": upgraded})
+    return out
 
 
 def count(value: Any, memo: dict[int, int] | None = None) -> int:

@@ -30,7 +30,8 @@ def _version(dist: str) -> str | None:
 @functools.cache
 def code_version() -> str:
     """odebench's version plus the git commit of the checkout it runs from (``+dirty`` when
-    the tree has uncommitted changes)."""
+    the tree has uncommitted changes outside ``results/``: a report just written there does
+    not change the code)."""
     from . import __version__
 
     root = Path(__file__).resolve().parent.parent
@@ -39,7 +40,7 @@ def code_version() -> str:
                                 capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:
             return __version__
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"],
                                cwd=root, capture_output=True, text=True, timeout=10)
         suffix = "+dirty" if dirty.stdout.strip() else ""
         return f"{__version__}+git.{commit.stdout.strip()}{suffix}"

@@ -204,6 +204,11 @@ def test_baseline_ratios_pair_runs_of_the_same_seed(store, cli):
     assert float(rows[("gradient=backprop", "rk4 steps=4", "1")]["epoch_ratio"]) == pytest.approx(4.0)
     assert float(rows[("gradient=backprop", "rk4 steps=4", "1")]["eval_ratio"]) == pytest.approx(1.0)
     assert rows[("gradient=adjoint", "dopri5 atol=0.001 rtol=0.001", "0")]["epoch_ratio"] == ""  # diverged
+    # Quality: the difference in points from the baseline of the same seed (0.5/0.6/0.7 on
+    # seeds 0/1/2; rk4 steps=4 scores 0.8 on every seed; macro-F1 is accuracy - 0.05).
+    assert float(rows[("gradient=backprop", "rk4 steps=4", "0")]["test_accuracy_delta"]) == pytest.approx(30.0)
+    assert float(rows[("gradient=backprop", "rk4 steps=4", "1")]["test_accuracy_delta"]) == pytest.approx(20.0)
+    assert float(rows[("gradient=backprop", "rk4 steps=4", "1")]["test_macro_f1_delta"]) == pytest.approx(20.0)
 
     code, out, _ = cli("report", "--results", store.directory, "--baseline", "resnet blocks=1",
                        "--format", "md")
@@ -212,6 +217,8 @@ def test_baseline_ratios_pair_runs_of_the_same_seed(store, cli):
     assert header.index("epoch ×") == header.index("epoch s") + 1
     rk4 = next(line for line in out.splitlines() if "rk4 steps=4" in line)
     assert "6.00 ± 2.83" in rk4  # mean and sample std of 8 and 4
+    # Δ acc: +30 and +20 points, mean 25, sd 7.07, paired t interval 25 ± 12.706·7.07/√2.
+    assert "+25.00 ± +7.07 [-38.53, +88.53]" in rk4 or "+25.00 ± 7.07 [-38.53, +88.53]" in rk4
     assert "epoch ×" in (store.directory / "s" / "summary.md").read_text()
 
 

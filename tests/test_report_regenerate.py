@@ -18,6 +18,7 @@ from odebench.report.tables import add_ratios, aggregate, summary_document
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 SUITES = sorted(p.parent for p in RESULTS.glob("*/runs.csv"))
 RATIOS = ["epoch_ratio", "eval_ratio"]
+DELTAS = ["test_accuracy_delta", "test_macro_f1_delta"]  # in runs.csv files written since they exist
 # columns that flatten() fills with text; pandas would read an all-empty one as NaN floats
 TEXT = ["suite", "model", "params", "solver", "dataset", "device", "status", "reason"]
 
@@ -45,11 +46,12 @@ def baseline_of(frame: pd.DataFrame) -> str | None:
 def test_committed_summaries_regenerate_from_runs_csv(folder):
     runs = committed_runs(folder)
     baseline = baseline_of(runs)
-    frame = runs.drop(columns=[c for c in RATIOS if c in runs.columns])
+    frame = runs.drop(columns=[c for c in RATIOS + DELTAS if c in runs.columns])
     if baseline:
         frame = add_ratios(frame, baseline)
-        # the recomputed ratios are the committed ones (same pairing of runs)
-        pd.testing.assert_frame_equal(frame[RATIOS], runs[RATIOS])
+        # the recomputed ratios (and differences) are the committed ones (same pairing of runs)
+        derived = RATIOS + [c for c in DELTAS if c in runs.columns]
+        pd.testing.assert_frame_equal(frame[derived], runs[derived])
     summary = aggregate(frame)
     title = json.dumps(folder.name)[1:-1]
     expected_md = (folder / "summary.md").read_text(encoding="utf-8")

@@ -37,6 +37,10 @@ VALIDITY = [("validity_reference_accuracy", "ref acc"), ("validity_gap", "gap (p
 
 # Times relative to a baseline run (``odebench report --baseline "resnet blocks=6"``).
 RATIOS = [("epoch_seconds", "epoch_ratio", "epoch ×"), ("eval_seconds", "eval_ratio", "eval ×")]
+# Quality relative to the baseline run of the same seed: the difference in points (paired, so
+# the summary's t interval of its mean is the paired test: an interval without 0 is a
+# difference at the 5% level).
+DELTAS = [("test_accuracy", "test_accuracy_delta", "Δ acc (pts)"), ("test_macro_f1", "test_macro_f1_delta", "Δ F1 (pts)")]
 
 
 def table(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -72,6 +76,8 @@ def _cell(column: str, value: Any) -> str:
         return f"{value:.4f}"
     if column == "validity_gap":
         return f"{value:+.1f}"
+    if column.endswith("_delta"):
+        return f"{value:+.2f}"
     if column.endswith("rel_error"):
         return f"{value:.2g}"
     if column.startswith("validity_") and column.endswith("_nfe"):
@@ -105,10 +111,15 @@ def add_ratios(frame: pd.DataFrame, baseline: str, require: bool = True) -> pd.D
             "(they differ in training or eval settings); give them separate suites"
         )
     times = [column for column, _ratio, _title in RATIOS]
-    reference = frame[pairs].merge(base[pairs + times], on=pairs, how="left")  # keeps frame's order
+    quality = [column for column, _delta, _title in DELTAS if column in frame.columns]
+    reference = frame[pairs].merge(base[pairs + times + quality], on=pairs, how="left")  # keeps frame's order
     for column, ratio, _title in RATIOS:
         frame[ratio] = (pd.to_numeric(frame[column], errors="coerce").to_numpy()
                         / pd.to_numeric(reference[column], errors="coerce").to_numpy())
+    for column, delta, _title in DELTAS:
+        if column in quality:
+            frame[delta] = 100 * (pd.to_numeric(frame[column], errors="coerce").to_numpy()
+                                  - pd.to_numeric(reference[column], errors="coerce").to_numpy())
     return frame
 
 
@@ -125,7 +136,7 @@ def _with_ratios(columns: list[tuple[str, str]], present: bool) -> list[tuple[st
     out = []
     for column, title in columns:
         out.append((column, title))
-        out += [(ratio, label) for source, ratio, label in RATIOS if source == column]
+        out += [(ratio, label) for source, ratio, label in RATIOS + DELTAS if source == column]
     return out
 
 
@@ -213,12 +224,15 @@ NO_STD = {"n_params", "train_samples", "test_samples", "threads", "validity_samp
 # The summary's markdown/HTML cells that show the interval after ``mean ± sd``: the headline
 # numbers (summary.csv has ``_ci_low``/``_ci_high`` for every metric).
 CI_CELLS = {"test_accuracy", "test_macro_f1", "epoch_seconds", "eval_seconds",
-            "epoch_ratio", "eval_ratio", "validity_reference_accuracy", "validity_gap"}
+            "epoch_ratio", "eval_ratio", "validity_reference_accuracy", "validity_gap",
+            "test_accuracy_delta", "test_macro_f1_delta"}
 SUMMARY_NOTE = (f"Cells: mean ± sample sd over the group's finished runs (n seeds); [low, high] is "
                 f"the {CONFIDENCE:.0%} t interval of the mean (mean ± t(0.975, n−1)·sd/√n), shown "
                 "for accuracy, macro-F1 and times where n ≥ 2 (summary.csv: <metric>_ci_low/_ci_high "
                 "for every metric). × ratios are per-seed ratios to the baseline run of the same "
-                "seed, averaged; their interval is the t interval of that mean.")
+                "seed, averaged, and Δ the per-seed differences from it in points; their interval "
+                "is the t interval of that mean (paired by seed: a Δ interval without 0 is a "
+                "difference at the 5% level).")
 
 
 def _status_summary(statuses: list[str], reasons: list[str]) -> tuple[str, str]:

@@ -419,10 +419,11 @@ def _mount(*args: str) -> bool:
 
 @pytest.fixture
 def tmpfs(tmp_path):
-    """A 400 KiB tmpfs (skips where mounting is not allowed)."""
+    """A 4 MiB tmpfs (skips where mounting is not allowed): room for a report once a filler
+    file is gone (400 KiB left a reader of the store no room for its -shm file)."""
     folder = tmp_path / "mnt"
     folder.mkdir()
-    if not _mount("-t", "tmpfs", "-o", "size=400k", "tmpfs", str(folder)):
+    if not _mount("-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)):
         pytest.skip("needs root and mount (tmpfs)")
     yield folder
     subprocess.run(["umount", "-l", str(folder)], check=False)

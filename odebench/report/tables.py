@@ -40,7 +40,8 @@ RATIOS = [("epoch_seconds", "epoch_ratio", "epoch ×"), ("eval_seconds", "eval_r
 # Quality relative to the baseline run of the same seed: the difference in points (paired, so
 # the summary's t interval of its mean is the paired test: an interval without 0 is a
 # difference at the 5% level).
-DELTAS = [("test_accuracy", "test_accuracy_delta", "Δ acc (pts)"), ("test_macro_f1", "test_macro_f1_delta", "Δ F1 (pts)")]
+DELTAS = [("test_accuracy", "test_accuracy_delta", "Δ acc (pts)"),
+          ("test_macro_f1", "test_macro_f1_delta", "Δ F1 (pts)")]
 
 
 def table(rows: list[dict[str, Any]]) -> pd.DataFrame:

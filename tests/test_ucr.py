@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 pytest.importorskip("aeon", reason="the ucr plugin needs aeon: pip install -e '.[ucr]'")
 
@@ -191,4 +190,3 @@ def test_series_too_short_for_the_trunk_are_unsupported_with_the_reason(registry
     shape = type(data.shape)(channels=1, length=187, n_classes=5)
     resnet = registry.models["resnet"].obj(shape)
     assert sum(p.numel() for p in resnet.parameters()) == 182_853
-    assert torch.is_tensor(next(resnet.parameters()))

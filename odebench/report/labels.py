@@ -45,33 +45,31 @@ def as_written(config: dict[str, Any], part: str) -> dict[str, Any] | None:
     return {k: v for k, v in values.items() if k in explicit or k == "name"}
 
 
-def train_keys(configs: Iterable[dict[str, Any]]) -> list[str]:
-    """The training settings whose values differ among ``configs`` (an lr sweep, a rerun with
-    ``--set train.epochs=2``): what a label needs to tell those runs apart."""
+def _differing_keys(configs: Iterable[dict[str, Any]], part: str) -> list[str]:
+    """The keys of ``config[part]`` whose values differ among ``configs`` (a key some configs
+    lack differs too); ``name`` is never one: it is shown anyway."""
     configs = list(configs)
     values: dict[str, set[str]] = {}
     for config in configs:
-        for key, value in (config.get("train") or {}).items():
-            values.setdefault(key, set()).add(json.dumps(value, sort_keys=True))
+        for key, value in (config.get(part) or {}).items():
+            if key != "name":
+                values.setdefault(key, set()).add(json.dumps(value, sort_keys=True))
     keys = {k for k, v in values.items() if len(v) > 1}
-    for config in configs:  # a key some runs lack differs too
-        keys |= {k for k in values if k not in (config.get("train") or {})}
+    for config in configs:
+        keys |= {k for k in values if k not in (config.get(part) or {})}
     return sorted(keys)
+
+
+def train_keys(configs: Iterable[dict[str, Any]]) -> list[str]:
+    """The training settings whose values differ among ``configs`` (an lr sweep, a rerun with
+    ``--set train.epochs=2``): what a label needs to tell those runs apart."""
+    return _differing_keys(configs, "train")
 
 
 def dataset_keys(configs: Iterable[dict[str, Any]]) -> list[str]:
     """The dataset params whose values differ among ``configs`` (a suite of several datasets,
     e.g. UCR problems): what the ``dataset`` cell needs to tell them apart."""
-    values: dict[str, set[str]] = {}
-    configs = list(configs)
-    for config in configs:
-        for key, value in (config.get("dataset") or {}).items():
-            if key != "name":
-                values.setdefault(key, set()).add(json.dumps(value, sort_keys=True))
-    keys = {k for k, v in values.items() if len(v) > 1}
-    for config in configs:
-        keys |= {k for k in values if k not in (config.get("dataset") or {})}
-    return sorted(keys)
+    return _differing_keys(configs, "dataset")
 
 
 def dataset_label(config: dict[str, Any], keys: Iterable[str] = ()) -> str:

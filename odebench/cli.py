@@ -219,6 +219,19 @@ def build_parser() -> argparse.ArgumentParser:
     # odebench.check needs torch at import: imported when the command runs, not for --help.
     p.set_defaults(func=_lazy("check", "cmd_check"))
 
+    p = sub.add_parser(
+        "frontier", help="one accuracy vs epoch-time frontier across suites of one recipe",
+        description="Put the groups of several suites (their summary.csv, written with --baseline) "
+                    "on one accuracy vs epoch × baseline plot, each ratio paired within its suite; "
+                    "ODE models that fail the solver-swap check are drawn but left off the frontier.")
+    p.add_argument("summaries", nargs="+", metavar="SUMMARY",
+                   help="a suite's results folder or its summary.csv, e.g. results/ecg")
+    p.add_argument("--max-gap", type=float, default=0.5, metavar="PTS",
+                   help="an ODE model whose mean accuracy gap under the reference solver is above "
+                        "PTS points is not an ODE (default 0.5)")
+    p.add_argument("--out", metavar="DIR", help="also write frontier.png, frontier.md and frontier.csv into DIR")
+    p.set_defaults(func=_lazy("report.frontier", "cmd_frontier"))
+
     # Further commands live in their own modules, each with add_commands(sub); those modules
     # import nothing heavy at module level (torch, pandas, matplotlib come with the command).
     from . import attempts, compare, data, precision

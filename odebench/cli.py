@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -226,10 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "ODE models that fail the solver-swap check are drawn but left off the frontier.")
     p.add_argument("summaries", nargs="+", metavar="SUMMARY",
                    help="a suite's results folder or its summary.csv, e.g. results/ecg")
-    p.add_argument("--max-gap", type=float, default=0.5, metavar="PTS",
+    p.add_argument("--max-gap", type=_gap, default=0.5, metavar="PTS",
                    help="an ODE model whose mean accuracy gap under the reference solver is above "
                         "PTS points is not an ODE (default 0.5)")
     p.add_argument("--out", metavar="DIR", help="also write frontier.png, frontier.md and frontier.csv into DIR")
+    p.add_argument("--plugins-dir", action="append", metavar="DIR",
+                   help="also load *.py plugins from DIR (to fill their defaults into old configs)")
     p.set_defaults(func=_lazy("report.frontier", "cmd_frontier"))
 
     # Further commands live in their own modules, each with add_commands(sub); those modules
@@ -258,6 +261,16 @@ def _positive(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def _gap(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a number of points ≥ 0, got {text!r}")
     return value
 
 

@@ -18,14 +18,14 @@ def _node(solver, gap=None):
     return ("node", {"gradient": "backprop"}, solver, gap)
 
 
-def _write(store: Store, suite: str, groups, seeds=(0, 1), train=None):
+def _write(store: Store, suite: str, groups, seeds=(0, 1), train=None, base_sec=1.0):
     """Each group (model, params, solver, gap) with accuracy ``acc`` and epoch seconds
-    ``sec`` per seed; the baseline resnet blocks=6 at 1 s."""
+    ``sec`` per seed; the baseline resnet blocks=6 at ``base_sec``."""
     for seed in seeds:
         cfg = config(params={"blocks": 6}, seed=seed, suite=suite)
         if train:
             cfg["train"] = train
-        add(store, cfg, outcome(0.90, 1.0))
+        add(store, cfg, outcome(0.90, base_sec))
         for (model, params, solver, gap), acc, sec in groups:
             cfg = config(model, params, solver, seed, suite=suite)
             if train:
@@ -40,13 +40,17 @@ def _write(store: Store, suite: str, groups, seeds=(0, 1), train=None):
 @pytest.fixture
 def two_suites(tmp_path: Path, cli):
     """Suite a: a cheap midpoint NODE that is not an ODE (gap 3 points), a rk4 NODE that is
-    (gap 0.1); suite b: a cheaper ResNet, and a dopri5 NODE without the check. Each suite's
+    (gap 0.1); suite b, whose baseline takes 2 s an epoch, not 1: a cheaper ResNet, a dopri5
+    NODE without the check, and an euler NODE that diverged in every seed. Each suite's
     summary is written with --baseline."""
     store = Store(tmp_path / "results")
     _write(store, "a", [(_node({"name": "midpoint", "steps": 1}, gap=3.0), 0.95, 0.5),
                         (_node({"name": "rk4", "steps": 1}, gap=0.1), 0.92, 0.9)])
     _write(store, "b", [(("resnet", {"blocks": 1}, None, None), 0.85, 0.6),
-                        (_node({"name": "dopri5", "rtol": 1e-3, "atol": 1e-3}), 0.93, 10.0)])
+                        (_node({"name": "dopri5", "rtol": 1e-3, "atol": 1e-3}), 0.93, 20.0)], base_sec=2.0)
+    for seed in (0, 1):
+        add(store, config("node", {"gradient": "backprop"}, {"name": "euler", "steps": 1}, seed, suite="b"),
+            outcome(0, status="diverged"))
     for suite in ("a", "b"):
         code, _, err = cli("report", "--results", store.directory, "--suite", suite,
                            "--baseline", "resnet blocks=6")
@@ -66,7 +70,9 @@ def test_frontier_leaves_invalid_and_unchecked_odes_off(two_suites):
     # The midpoint NODE is cheaper and more accurate than rk4, yet not an ODE: off the frontier.
     assert not midpoint.on_frontier and not dopri.on_frontier
     assert cheap.on_frontier and rk4.on_frontier
-    assert rk4.epoch_ratio_mean == pytest.approx(0.9)  # paired within suite a
+    assert rk4.epoch_ratio_mean == pytest.approx(0.9)  # paired within each suite
+    assert cheap.epoch_ratio_mean == pytest.approx(0.3) and dopri.epoch_ratio_mean == pytest.approx(10.0)
+    assert frame.attrs["left_out"] == ["b: node backprop euler steps=1 (2 diverged: no finished run)"]
     assert list(frame["epoch_ratio_mean"]) == sorted(frame["epoch_ratio_mean"])
     # A looser bar lets the midpoint NODE in, and then it beats rk4.
     loose = frontier([two_suites / "a", two_suites / "b"], max_gap=5.0)
@@ -79,6 +85,7 @@ def test_frontier_command_writes_plot_table_and_csv(two_suites, cli, tmp_path):
     code, stdout, err = cli("frontier", str(two_suites / "a"), str(two_suites / "b"), "--out", str(out))
     assert code == 0, err
     assert "not an ODE" in stdout and "unchecked" in stdout
+    assert "left out: b: node backprop euler steps=1 (2 diverged: no finished run)" in err
     assert (out / "frontier.png").read_bytes()[:8] == PNG
     assert "Accuracy vs cost" in (out / "frontier.md").read_text()
     rows = pd.read_csv(out / "frontier.csv")
@@ -108,11 +115,24 @@ def test_frontier_needs_the_ratio_column(tmp_path, cli):
     assert code == 2 and "no such file" in err
 
 
-def test_classify_uses_the_mean_gap():
-    frame = pd.DataFrame({"solver": ["euler steps=1", "euler steps=2", None, "dopri5"],
-                          "validity_gap_mean": [3.3, 0.5, None, None]})
-    assert list(classify(frame)) == ["not an ODE", "ODE", "no ODE", "unchecked"]
-    assert list(classify(frame, max_gap=0.3)) == ["not an ODE", "not an ODE", "no ODE", "unchecked"]
+def test_classify_uses_the_size_of_the_mean_gap():
+    frame = pd.DataFrame({"solver": ["euler steps=1", "euler steps=2", None, "dopri5", "bosh3"],
+                          "validity_gap_mean": [3.3, 0.5, None, None, -3.0]})
+    assert list(classify(frame)) == ["not an ODE", "ODE", "no ODE", "unchecked", "not an ODE"]
+    assert list(classify(frame, max_gap=0.3)) == ["not an ODE", "not an ODE", "no ODE", "unchecked", "not an ODE"]
+
+
+def test_suites_with_different_baselines_are_refused(two_suites, cli):
+    assert cli("report", "--results", two_suites, "--suite", "b", "--baseline", "resnet blocks=1")[0] == 0
+    code, _, err = cli("frontier", str(two_suites / "a"), str(two_suites / "b"))
+    assert code == 2 and "its ratios are to 'resnet blocks=1'" in err and "'resnet blocks=6'" in err
+
+
+@pytest.mark.parametrize("bad", ["nan", "-1", "inf", "half"])
+def test_max_gap_must_be_a_finite_number_of_points(bad, cli, two_suites):
+    with pytest.raises(SystemExit) as exc:
+        cli("frontier", str(two_suites / "a"), "--max-gap", bad)
+    assert exc.value.code == 2
 
 
 def test_recipe_compares_configs_with_defaults_filled(tmp_path):

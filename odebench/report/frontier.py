@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,12 @@ def summary_path(path: str | Path) -> Path:
 def load(paths: list[str | Path]) -> pd.DataFrame:
     """The summaries at ``paths`` as one frame (a ``source`` column says where each row came
     from); a one-line error for a file that is missing, is not a summary or has no ratios."""
-    frames = []
+    frames, seen = [], set()
     for given in paths:
         path = summary_path(given)
+        if path.resolve() in seen:  # one suite given twice (folder and file): once
+            continue
+        seen.add(path.resolve())
         try:
             frame = pd.read_csv(path, float_precision="round_trip")
         except FileNotFoundError:
@@ -67,8 +71,11 @@ def load(paths: list[str | Path]) -> pd.DataFrame:
 
 
 def recipe(config: dict[str, Any]) -> dict[str, Any]:
-    """What must match for two groups to share a frontier: the dataset and the training."""
-    return {"dataset": config.get("dataset"), "train": config.get("train")}
+    """What must match for two groups to share a frontier: the dataset and the training
+    (with the training defaults filled in)."""
+    from ..suite import TRAIN_DEFAULTS
+
+    return {"dataset": config.get("dataset"), "train": {**TRAIN_DEFAULTS, **(config.get("train") or {})}}
 
 
 def _difference(a: dict[str, Any], b: dict[str, Any]) -> str:
@@ -88,7 +95,14 @@ def check_recipe(frame: pd.DataFrame, registry=None) -> None:
 
     first: tuple[str, dict] | None = None
     for _, row in frame.iterrows():
-        config = json.loads(row["config"])
+        try:
+            config = json.loads(row["config"])
+        except (TypeError, ValueError):
+            raise OdebenchError(f"{row['source']}: the config of {row['model']} {row['params']} is not "
+                                "JSON; write the summary again with odebench report") from None
+        if not isinstance(config, dict):
+            raise OdebenchError(f"{row['source']}: the config of {row['model']} {row['params']} is not "
+                                "a mapping; write the summary again with odebench report")
         if registry is not None:
             config = upgraded_config(config, registry) or config
         this = recipe(config)
@@ -101,28 +115,61 @@ def check_recipe(frame: pd.DataFrame, registry=None) -> None:
                 "leave that suite out")
 
 
+def baseline_of(part: pd.DataFrame) -> str | None:
+    """The label of the group a suite's ratios are to: the one at exactly 1.0 with Δ 0."""
+    delta = pd.to_numeric(part.get("test_accuracy_delta_mean", pd.Series(0.0, index=part.index)),
+                          errors="coerce").fillna(0.0)
+    base = part[(part["epoch_ratio_mean"] == 1.0) & (delta == 0.0)]
+    labels = list(dict.fromkeys(short_label(r) for _, r in base.iterrows()))
+    return labels[0] if len(labels) == 1 else None
+
+
+def check_baseline(frame: pd.DataFrame) -> str:
+    """Refuse suites whose ratios are to different baselines: their × do not share an axis."""
+    first: tuple[str, str] | None = None
+    for source, part in frame.groupby("source", sort=False):
+        label = baseline_of(part)
+        if label is None:
+            raise OdebenchError(f"{source}: no single group at epoch × 1.0 with Δ 0, so its baseline is "
+                                "unknown; write it with odebench report --baseline LABEL")
+        if first is None:
+            first = (source, label)
+        elif label != first[1]:
+            raise OdebenchError(f"{source}: its ratios are to {label!r}, those of {first[0]} to "
+                                f"{first[1]!r}; write both with the same --baseline")
+    return first[1]
+
+
 def classify(frame: pd.DataFrame, max_gap: float = MAX_GAP) -> pd.Series:
-    """Each row's kind (see ``KINDS``): an ODE model is one with a solver."""
+    """Each row's kind (see ``KINDS``): an ODE model is one with a solver; it is an ODE when
+    its mean gap is within ``max_gap`` points of 0."""
     gap = pd.to_numeric(frame.get("validity_gap_mean", pd.Series(math.nan, index=frame.index)),
                         errors="coerce")
     ode = frame["solver"].fillna("").astype(str).str.len() > 0
     kinds = pd.Series("no ODE", index=frame.index, dtype=object)
     kinds[ode & gap.isna()] = "unchecked"
-    kinds[ode & (gap <= max_gap)] = "ODE"
-    kinds[ode & (gap > max_gap)] = "not an ODE"
+    # Either sign is distance from the ODE: a model that gains 3 points under the reference
+    # solver is as far from its ODE as one that loses 3.
+    kinds[ode & (gap.abs() <= max_gap)] = "ODE"
+    kinds[ode & (gap.abs() > max_gap)] = "not an ODE"
     return kinds
 
 
 def frontier(paths: list[str | Path], max_gap: float = MAX_GAP, registry=None) -> pd.DataFrame:
-    """One row per finished group of the summaries at ``paths``, with its ``kind`` and whether
-    it is on the accuracy frontier (``on_frontier``) and the macro-F1 one (``on_f1_frontier``)
-    of epoch × baseline, sorted by that ratio."""
+    """One row per group of the summaries at ``paths`` with a finished run and a ratio, with
+    its ``kind`` and whether it is on the accuracy frontier (``on_frontier``) and the macro-F1
+    one (``on_f1_frontier``) of epoch × baseline, sorted by that ratio. The groups left out
+    are named in ``attrs["left_out"]``."""
     frame = load(paths)
-    frame = frame[(frame["status"] == "done") & frame["epoch_ratio_mean"].notna()]
-    frame = frame.reset_index(drop=True).copy()  # one block: columns are added below
+    usable = (pd.to_numeric(frame["n"], errors="coerce") >= 1) & frame["epoch_ratio_mean"].notna()
+    left_out = [f"{r['suite']}: {short_label(r)} ({r['status']}: "
+                + ("no finished run)" if not r["n"] >= 1 else "no baseline run of the same seed to pair with)")
+                for _, r in frame[~usable].iterrows()]
+    frame = frame[usable].reset_index(drop=True).copy()  # one block: columns are added below
     if frame.empty:
         raise OdebenchError("no finished group with an epoch × ratio in "
                             + ", ".join(str(summary_path(p)) for p in paths))
+    check_baseline(frame)
     check_recipe(frame, registry)
     frame["kind"] = classify(frame, max_gap)
     eligible = frame.index[frame["kind"].isin(["no ODE", "ODE"])]
@@ -130,33 +177,36 @@ def frontier(paths: list[str | Path], max_gap: float = MAX_GAP, registry=None) -
         points = [(frame.at[i, "epoch_ratio_mean"], frame.at[i, metric]) for i in eligible]
         frame[column] = False
         frame.loc[[eligible[j] for j in pareto_points(points)], column] = True
-    return frame.sort_values("epoch_ratio_mean", kind="stable").reset_index(drop=True)
+    frame = frame.sort_values("epoch_ratio_mean", kind="stable").reset_index(drop=True)
+    frame.attrs["left_out"] = left_out
+    return frame
 
 
-def _interval(row: pd.Series, metric: str, digits: int, scale: float = 1.0) -> str:
-    mean = row[f"{metric}_mean"] * scale
+def _interval(row: pd.Series, metric: str, digits: int) -> str:
     low, high = row.get(f"{metric}_ci_low"), row.get(f"{metric}_ci_high")
-    text = f"{mean:.{digits}f}"
+    text = f"{row[f'{metric}_mean']:.{digits}f}"
     if pd.notna(low) and pd.notna(high) and row["n"] >= 2:
-        text += f" [{low * scale:.{digits}f}, {high * scale:.{digits}f}]"
+        text += f" [{low:.{digits}f}, {high:.{digits}f}]"
     return text
 
 
 def markdown(frame: pd.DataFrame) -> str:
-    """The frontier table: every group, ✓ where it is on the accuracy frontier."""
+    """The frontier table: every group; ``frontier`` says on which frontier it is (accuracy,
+    macro-F1); ``n`` is followed by the group's statuses where not all its runs finished."""
     from tabulate import tabulate
 
     rows = []
     for _, r in frame.iterrows():
         gap = r.get("validity_gap_mean")
         rows.append([
-            "✓" if r["on_frontier"] else "", r["suite"], r["model"], _text(r["params"]),
-            _text(r["solver"]), int(r["n"]), _interval(r, "test_accuracy", 4),
-            f"{r['test_macro_f1_mean']:.3f}", _interval(r, "epoch_ratio", 2),
+            " ".join(name for name, on in (("acc", r["on_frontier"]), ("F1", r["on_f1_frontier"])) if on),
+            r["suite"], r["model"], _text(r["params"]), _text(r["solver"]),
+            f"{int(r['n'])}" + ("" if r["status"] == "done" else f" ({r['status']})"),
+            _interval(r, "test_accuracy", 4), _interval(r, "test_macro_f1", 3), _interval(r, "epoch_ratio", 2),
             "" if pd.isna(gap) else f"{gap:+.2f}", r["kind"],
         ])
     headers = ["frontier", "suite", "model", "params", "solver", "n", "test acc [95% CI]",
-               "macro-F1", "epoch × [95% CI]", "gap (pts)", "kind"]
+               "macro-F1 [95% CI]", "epoch × [95% CI]", "gap (pts)", "kind"]
     return tabulate(rows, headers, tablefmt="github", disable_numparse=True)
 
 
@@ -238,9 +288,11 @@ def cmd_frontier(args) -> int:
     """``odebench frontier``: print the table; with ``--out``, write frontier.png/.md/.csv."""
     from ..plugins import registry_for
 
-    frame = frontier(args.summaries, args.max_gap, registry_for())
+    frame = frontier(args.summaries, args.max_gap, registry_for(args.plugins_dir or ()))
     table = markdown(frame)
     print(table)
+    for line in frame.attrs["left_out"]:
+        print(f"left out: {line}", file=sys.stderr)
     if args.out:
         out = Path(args.out)
         try:

@@ -82,9 +82,16 @@ def run_key(config: dict[str, Any]) -> str:
 def upgraded_config(config: dict[str, Any], registry: Registry) -> dict[str, Any] | None:
     """A stored config under today's rule: its dataset, model params and solver options
     filled with the plugins' defaults as ``load_suite`` fills them (everything else as it
-    was). None when a plugin it names is gone or the config is odd."""
+    was), and ``explicit`` set to the keys it held where it has none. None when a plugin it
+    names is gone or the config is odd."""
     try:
         config = dict(config)
+        if "explicit" not in config:
+            # Stored before configs said which keys the suite wrote: then they held only those,
+            # so the labels stay as they were ("blocks=6", not every default filled in below).
+            config["explicit"] = {part: sorted(k for k in config[part] if k != "name")
+                                  for part in ("params", "solver", "eval_solver")
+                                  if isinstance(config.get(part), dict)}
         dataset = config.get("dataset")
         if isinstance(dataset, dict) and dataset.get("name") in registry.datasets:
             config["dataset"] = _filled(registry.datasets[dataset["name"]].obj, dataset, skip={"name"})

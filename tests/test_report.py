@@ -304,3 +304,25 @@ def test_summary_md_has_se_and_plus_p_per_class(tmp_path):
     report.write_report(s.latest("s"), tmp_path / "out", "t", plots=False)
     written = (tmp_path / "out" / "summary.md").read_text()
     assert "## Per class: sensitivity (Se = recall)" in written and "0.3000 ± 0.1414" in written
+
+
+def test_a_run_stored_before_its_plugin_gained_params_groups_with_a_new_one(cli, write_suite, tmp_path):
+    """Seed 0 stored when configs held only what the suite wrote (no defaults, no
+    ``explicit``), seed 1 stored today: one group of n = 2, labelled as the suite wrote it."""
+    from tests.conftest import FAST_HEAD
+
+    results = tmp_path / "results"
+    suite = write_suite(f"name: old\n{FAST_HEAD}seeds: [1]\nruns:\n  - model: resnet\n    blocks: 0\n")
+    assert cli("run", suite, "--results", results, "--no-report")[0] == 0
+    store = Store(results)
+    [new] = store.latest("old")
+    assert set(new["config"]["params"]) > {"blocks"} and "explicit" in new["config"]
+    old = {k: v for k, v in new["config"].items() if k != "explicit"}
+    old.update(seed=0, params={"blocks": 0}, dataset={"name": "synthetic", "train_size": 64, "test_size": 32})
+    store.add(old, "old-key", outcome(0.5), "0.1.0+old")
+    code, out, err = cli("report", "--results", results, "--suite", "old", "--format", "csv", "--no-files")
+    assert code == 0, err
+    rows = pd.read_csv(io.StringIO(out))
+    assert sorted(rows["seed"]) == [0, 1] and set(rows["params"]) == {"blocks=0"}
+    code, out, err = cli("report", "--results", results, "--suite", "old", "--format", "md", "--no-files")
+    assert code == 0 and out.count("| resnet ") == 1 and "width=" not in out

@@ -338,8 +338,9 @@ def test_import_refuses_a_bad_file_naming_the_line_and_writes_nothing(cli, tmp_p
 
 
 def test_import_of_a_committed_runs_csv_resumes_the_suite_and_reports_the_same_numbers(cli, tmp_path, monkeypatch):
-    """results/ecg/ was written before attempts.jsonl existed: its runs.csv is what is left.
-    Imported, its runs count as finished for suites/ecg.yaml and report the same metrics."""
+    """results/ecg/'s seed 0 was written before attempts.jsonl existed: runs.csv is what is
+    left of it. Imported, its runs count as finished for suites/ecg.yaml and report the same
+    metrics."""
     import pandas as pd
 
     repo = Path(__file__).resolve().parents[1]
@@ -353,14 +354,7 @@ def test_import_of_a_committed_runs_csv_resumes_the_suite_and_reports_the_same_n
 
     monkeypatch.delenv("ODEBENCH_DATA_DIR", raising=False)  # nothing is to run: no data needed
     monkeypatch.setenv("ODEBENCH_LOAD_PLUGINS", CORE_PLUGINS + ",mitbih")
-    # The suite as it was run then (seed 0 of every entry; ecg.yaml now asks for more seeds).
-    import yaml
-
-    suite = yaml.safe_load((repo / "suites" / "ecg.yaml").read_text())
-    for entry in suite["runs"]:
-        entry.pop("seeds", None)
-    (tmp_path / "ecg.yaml").write_text(yaml.safe_dump(suite))
-    code, out, err = cli("run", tmp_path / "ecg.yaml", "--results", fresh, "--no-report", "--progress", "off")
+    code, out, err = cli("run", repo / "suites" / "ecg.yaml", "--results", fresh, "--no-report", "--progress", "off")
     assert code == 0, err
     assert f"skipping {len(original)} already finished" in out and "0 to run" in out
 

@@ -220,7 +220,7 @@ def to_csv(frame: pd.DataFrame) -> str:
 # hold one row per group.
 
 GROUP_COLUMNS = ["suite", "model", "params", "solver", "train", "dataset", "device"]
-NOT_METRICS = {"seed", "epochs", "single_class_runs"}
+NOT_METRICS = {"seed", "epochs", "single_class", "single_class_runs"}  # single_class: class names
 NO_STD = {"n_params", "train_samples", "test_samples", "threads", "validity_samples"}
 # The summary's markdown/HTML cells that show the interval after ``mean ± sd``: the headline
 # numbers (summary.csv has ``_ci_low``/``_ci_high`` for every metric).

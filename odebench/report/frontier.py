@@ -28,6 +28,8 @@ KINDS = {  # kind: (marker, filled, legend text)
     "not an ODE": ("X", False, "ODE model, gap > {max_gap:g} pts: not an ODE (off the frontier)"),
     "unchecked": ("^", False, "ODE model, no solver-swap check (off the frontier)"),
 }
+CSV_METRICS = ("test_accuracy", "test_macro_f1", "epoch_ratio", "eval_ratio", "validity_gap",
+               "nfe_forward", "nfe_backward")  # frontier.csv: their means and intervals
 NEEDED = ["suite", "model", "params", "solver", "n", "status", "test_accuracy_mean",
           "test_macro_f1_mean", "epoch_ratio_mean", "config"]
 
@@ -305,10 +307,8 @@ def cmd_frontier(args) -> int:
                     f"check. Sources: {', '.join(dict.fromkeys(frame['source']))}.\n")
             (out / "frontier.md").write_text(f"# Accuracy vs cost across suites\n\n{table}\n\n{note}")
             columns = ["suite", "model", "params", "solver", "n", "kind", "on_frontier", "on_f1_frontier"]
-            columns += [c for c in frame.columns if c.endswith(("_mean", "_ci_low", "_ci_high"))
-                        and c.split("_mean")[0].split("_ci_")[0] in
-                        ("test_accuracy", "test_macro_f1", "epoch_ratio", "eval_ratio", "validity_gap",
-                         "nfe_forward", "nfe_backward")]
+            columns += [c for c in frame.columns if c.rsplit("_", 1)[0].removesuffix("_ci") in CSV_METRICS
+                        and c.endswith(("_mean", "_ci_low", "_ci_high"))]
             frame[columns + ["source"]].to_csv(out / "frontier.csv", index=False)
         except OSError as exc:
             raise OdebenchError(f"cannot write to {str(out)!r} ({exc.strerror}); pass another --out") from None

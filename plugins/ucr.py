@@ -15,8 +15,11 @@ Needs the optional extra: ``pip install 'odebench[ucr]'`` (aeon). A suite names 
   channels.
 - **Unequal lengths** (e.g. JapaneseVowels, 7-29 samples): ``unequal: pad`` (default) pads
   every series with zeros at its end to the longest series of train and test together;
-  ``truncate`` cuts every series to the shortest. Padding keeps every sample; zero is each
-  series' mean when ``znorm`` is on.
+  ``truncate`` cuts every series to the shortest; ``resample`` stretches every series by
+  linear interpolation to the longest (what Fawaz et al. 2019 did for the multivariate
+  archive, with cubic interpolation). Padding keeps every sample; zero is each series' mean
+  when ``znorm`` is on. Resampling keeps no padding for the model to learn around, but
+  changes each series' time scale by its own factor.
 - **z-normalisation** (``znorm: true``): each series, each channel on its own, to mean 0 and
   standard deviation 1 (a constant channel to 0), before padding. Off by default: the data
   as the archive gives it (most univariate problems are z-normalised already).
@@ -129,6 +132,19 @@ def to_array(series: list[np.ndarray], length: int) -> np.ndarray:
     return np.nan_to_num(out, nan=0.0)
 
 
+def resample(series: np.ndarray, length: int) -> np.ndarray:
+    """A ``(channels, n)`` series linearly interpolated to ``length`` samples, first and last
+    kept (a missing value counts as 0)."""
+    n = series.shape[1]
+    if n == length:
+        return series
+    values = np.nan_to_num(series, nan=0.0)
+    if n == 1:
+        return np.repeat(values, length, axis=1)
+    old, new = np.linspace(0.0, 1.0, n), np.linspace(0.0, 1.0, length)
+    return np.stack([np.interp(new, old, channel) for channel in values])
+
+
 def class_order(labels: np.ndarray) -> list[str]:
     """The problem's labels, numerically sorted when they are all numbers (1, 2, 10), else as text."""
     unique = sorted(set(labels.tolist()))
@@ -143,7 +159,7 @@ def load_ucr(
     problem: str | None = None,
     path: str | None = None,
     znorm: bool = False,
-    unequal: Literal["pad", "truncate"] = "pad",
+    unequal: Literal["pad", "truncate", "resample"] = "pad",
 ) -> odebench.Dataset:
     """The archive's train and test sets of ``problem``."""
     if not problem:
@@ -161,7 +177,9 @@ def load_ucr(
     if znorm:
         x_train, x_test = [znormalise(s) for s in x_train], [znormalise(s) for s in x_test]
     lengths = [s.shape[1] for s in x_train + x_test]
-    length = max(lengths) if unequal == "pad" else min(lengths)
+    length = min(lengths) if unequal == "truncate" else max(lengths)
+    if unequal == "resample":
+        x_train, x_test = ([resample(s, length) for s in x] for x in (x_train, x_test))
     classes = class_order(np.concatenate([y_train, y_test]))
     index = {c: i for i, c in enumerate(classes)}
     info: dict[str, Any] = {

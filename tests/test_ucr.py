@@ -105,6 +105,19 @@ def test_truncate_cuts_every_series_to_the_shortest(tiny):
     assert data.x_test[0, 0].tolist() == [5, 4, 3, 2, 1, 0, -1]
 
 
+def test_resample_stretches_every_series_to_the_longest_by_linear_interpolation(tiny):
+    data = ucr.load_ucr(problem="Tiny", path=str(tiny), unequal="resample")
+    assert tuple(data.x_train.shape) == (2, 2, 9) and data.info["unequal"] == "resample"
+    # 1..7 on 7 points, read at 9 evenly spaced points from the first to the last: 1 + 6k/8.
+    assert np.allclose(data.x_train[0, 0].numpy(), 1 + 6 * np.arange(9) / 8)
+    assert data.x_train[1, 1].tolist() == [1] * 9  # a constant channel stays constant
+    assert data.x_test[0, 0].tolist() == [5, 4, 3, 2, 1, 0, -1, -2, -3]  # the longest is untouched
+    # The missing value (index 1 of 7) counts as 0, and the ends are kept.
+    series = np.array([1, 0, 3, 3, 3, 3, 3], dtype=float)
+    want = np.interp(np.linspace(0, 6, 9), np.arange(7), series)
+    assert np.allclose(data.x_test[1, 0].numpy(), want) and want[0] == 1 and want[-1] == 3
+
+
 def test_znorm_normalises_each_series_and_channel_before_padding(tiny):
     data = ucr.load_ucr(problem="Tiny", path=str(tiny), znorm=True)
     first = data.x_train[0, 0, :7].double()

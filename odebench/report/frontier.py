@@ -307,8 +307,8 @@ def cmd_frontier(args) -> int:
                     f"check. Sources: {', '.join(dict.fromkeys(frame['source']))}.\n")
             (out / "frontier.md").write_text(f"# Accuracy vs cost across suites\n\n{table}\n\n{note}")
             columns = ["suite", "model", "params", "solver", "n", "kind", "on_frontier", "on_f1_frontier"]
-            columns += [c for c in frame.columns if c.rsplit("_", 1)[0].removesuffix("_ci") in CSV_METRICS
-                        and c.endswith(("_mean", "_ci_low", "_ci_high"))]
+            wanted = {f"{m}_{stat}" for m in CSV_METRICS for stat in ("mean", "ci_low", "ci_high")}
+            columns += [c for c in frame.columns if c in wanted]
             frame[columns + ["source"]].to_csv(out / "frontier.csv", index=False)
         except OSError as exc:
             raise OdebenchError(f"cannot write to {str(out)!r} ({exc.strerror}); pass another --out") from None

@@ -1,6 +1,7 @@
 """The classic baseline of the UCR/UEA archive, 1-nearest-neighbour with full-window DTW,
-computed with aeon on exactly the inputs odebench's models see (the ``ucr`` plugin with the
-suite's settings: z-normalised, unequal lengths zero-padded), for the problems of a suite.
+computed with aeon on exactly the inputs odebench's models see (the ``ucr`` plugin with each
+problem's settings in the suite: z-normalised or not, unequal lengths zero-padded), for the
+problems of a suite.
 Deterministic (no seed), so one run is the number.
 
     python tests/benchmarks/ucr_reference.py [--suite suites/ucr.yaml] [--out results/ucr/dtw_reference.csv]

@@ -222,6 +222,41 @@ def test_baseline_ratios_pair_runs_of_the_same_seed(store, cli):
     assert "epoch ×" in (store.directory / "s" / "summary.md").read_text()
 
 
+def test_a_ratio_across_two_cpus_is_flagged_and_a_group_of_two_cpus_noted(tmp_path, cli):
+    """A suite resumed on another machine: seed 1 of the NODE ran on CPU B, its baseline on
+    CPU A (its × compares the machines too: a warning); the baseline's own seeds ran on A
+    and B (its seconds mix machines: a note). One machine for all: neither, and no column."""
+    def on(cpu, out):
+        out["machine"]["cpu"] = cpu
+        return out
+
+    s = Store(tmp_path / "results")
+    add(s, config(params={"blocks": 1}, seed=0), on("A", outcome(0.5, 1.0)))
+    add(s, config(params={"blocks": 1}, seed=1), on("B", outcome(0.6, 2.0)))
+    rk4 = {"name": "rk4", "steps": 1}
+    add(s, config("node", {"gradient": "backprop"}, rk4, 0), on("A", outcome(0.7, 4.0, nfe=4)))
+    add(s, config("node", {"gradient": "backprop"}, rk4, 1), on("A", outcome(0.7, 4.0, nfe=4)))
+    code, out, err = cli("report", "--results", s.directory, "--baseline", "resnet blocks=1", "--no-files")
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "warning: node gradient=backprop rk4 steps=1: seed(s) 1 ran on another CPU than the baseline" in text
+    assert "note: resnet blocks=1: its seeds ran on different CPUs (A: seed 0; B: seed 1)" in text
+    code, out, _ = cli("report", "--results", s.directory, "--baseline", "resnet blocks=1",
+                       "--format", "csv", "--no-files")
+    rows = {(r["model"], r["seed"]): r for r in csv.DictReader(io.StringIO(out))}
+    assert rows[("node", "1")]["baseline_cpu"] == "B" and rows[("node", "0")]["baseline_cpu"] == ""
+
+    one = Store(tmp_path / "one")
+    for seed in (0, 1):
+        add(one, config(params={"blocks": 1}, seed=seed), outcome(0.5, 1.0))
+        add(one, config("node", {"gradient": "backprop"}, rk4, seed), outcome(0.7, 4.0, nfe=4))
+    code, out, _ = cli("report", "--results", one.directory, "--baseline", "resnet blocks=1",
+                       "--format", "csv", "--no-files")
+    assert code == 0 and "baseline_cpu" not in out.splitlines()[0]
+    code, out, _ = cli("report", "--results", one.directory, "--baseline", "resnet blocks=1", "--no-files")
+    assert "CPU" not in out
+
+
 def test_unknown_baseline_is_a_one_line_error(store, cli):
     code, _, err = cli("report", "--results", store.directory, "--baseline", "resnet blocks=7")
     assert code == 2

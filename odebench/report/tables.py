@@ -113,7 +113,8 @@ def add_ratios(frame: pd.DataFrame, baseline: str, require: bool = True) -> pd.D
         )
     times = [column for column, _ratio, _title in RATIOS]
     quality = [column for column, _delta, _title in DELTAS if column in frame.columns]
-    reference = frame[pairs].merge(base[pairs + times + quality], on=pairs, how="left")  # keeps frame's order
+    machine = ["cpu"] if "cpu" in frame.columns else []
+    reference = frame[pairs].merge(base[pairs + times + quality + machine], on=pairs, how="left")  # keeps frame's order
     for column, ratio, _title in RATIOS:
         frame[ratio] = (pd.to_numeric(frame[column], errors="coerce").to_numpy()
                         / pd.to_numeric(reference[column], errors="coerce").to_numpy())
@@ -121,6 +122,15 @@ def add_ratios(frame: pd.DataFrame, baseline: str, require: bool = True) -> pd.D
         if column in quality:
             frame[delta] = 100 * (pd.to_numeric(frame[column], errors="coerce").to_numpy()
                                   - pd.to_numeric(reference[column], errors="coerce").to_numpy())
+    if machine:
+        # A seed whose run and baseline ran on different CPUs (a suite resumed on another
+        # machine): its × measures the machines too. Kept only where it happened.
+        other = [cpu if isinstance(cpu, str) and isinstance(own, str) and cpu != own else None
+                 for own, cpu in zip(frame["cpu"], reference["cpu"])]
+        if any(other):
+            frame["baseline_cpu"] = pd.Series(other, index=frame.index, dtype=object)
+        elif "baseline_cpu" in frame.columns:
+            frame = frame.drop(columns="baseline_cpu")
     return frame
 
 
@@ -301,6 +311,12 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
             single = [v for v in done["single_class"] if isinstance(v, str) and v]
             row["single_class"] = ", ".join(dict.fromkeys(single)) or None
             row["single_class_runs"] = len(single)
+        if "cpu" in done.columns and done["cpu"].dropna().nunique() > 1:
+            row["cpus"] = "; ".join(f"{cpu}: seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+                                    for cpu, seeds in done.groupby("cpu", sort=False)["seed"].agg(list).items())
+        if "baseline_cpu" in done.columns:
+            crossed = done[done["baseline_cpu"].map(lambda v: isinstance(v, str) and bool(v))]
+            row["baseline_cpu_differs"] = ", ".join(map(str, crossed["seed"])) or None
         row["config"] = key
         out.append(row)
     return pd.DataFrame(out)
@@ -412,6 +428,15 @@ def result_notes(summary: pd.DataFrame) -> list[str]:
             out.append(f"warning: {run_label(row, with_device=several_devices)}: {share} "
                        f"predicted {row['single_class']} for every test sample (it learned nothing that "
                        "tells the classes apart; train longer, on more data, or with another lr)")
+        if isinstance(row.get("baseline_cpu_differs"), str) and row["baseline_cpu_differs"]:
+            out.append(f"warning: {run_label(row, with_device=several_devices)}: seed(s) "
+                       f"{row['baseline_cpu_differs']} ran on another CPU than the baseline of that "
+                       "seed, so their × and Δ measure the machines too; rerun the baseline of "
+                       "that seed beside it (--force on a suite holding only it)")
+        elif isinstance(row.get("cpus"), str) and row["cpus"]:
+            out.append(f"note: {run_label(row, with_device=several_devices)}: its seeds ran on "
+                       f"different CPUs ({row['cpus']}): its seconds mix machines (× and Δ pair "
+                       "each seed with the baseline run of that seed)")
     if "busy" in summary.columns and (summary["busy"] == True).any():  # noqa: E712 - None too
         out.append("note: times marked busy come from runs during which other processes used "
                    "the CPU: slower and noisier than on a quiet machine; rerun them with --force "

@@ -223,11 +223,13 @@ def test_baseline_ratios_pair_runs_of_the_same_seed(store, cli):
 
 
 def test_a_ratio_across_two_cpus_is_flagged_and_a_group_of_two_cpus_noted(tmp_path, cli):
-    """A suite resumed on another machine: seed 1 of the NODE ran on CPU B, its baseline on
-    CPU A (its × compares the machines too: a warning); the baseline's own seeds ran on A
-    and B (its seconds mix machines: a note). One machine for all: neither, and no column."""
-    def on(cpu, out):
-        out["machine"]["cpu"] = cpu
+    """A suite resumed on another machine: the NODE's seed 1 ran on CPU A, the baseline of
+    seed 1 on CPU B (its × compares the machines too: a warning); the baseline's own seeds
+    ran on A and B (its seconds mix machines: a note). A group with no finished run is no
+    trouble. Same model name, other vector unit (AVX2 vs AVX512): another CPU too. One
+    machine for all: neither, and no column."""
+    def on(cpu, out, capability=None):
+        out["machine"].update(cpu=cpu, cpu_capability=capability)
         return out
 
     s = Store(tmp_path / "results")
@@ -236,15 +238,24 @@ def test_a_ratio_across_two_cpus_is_flagged_and_a_group_of_two_cpus_noted(tmp_pa
     rk4 = {"name": "rk4", "steps": 1}
     add(s, config("node", {"gradient": "backprop"}, rk4, 0), on("A", outcome(0.7, 4.0, nfe=4)))
     add(s, config("node", {"gradient": "backprop"}, rk4, 1), on("A", outcome(0.7, 4.0, nfe=4)))
+    add(s, config("node", {"gradient": "adjoint"}, rk4, 1), on("A", outcome(0, status="diverged")))
     code, out, err = cli("report", "--results", s.directory, "--baseline", "resnet blocks=1", "--no-files")
     assert code == 0, err
     text = " ".join(out.split())
     assert "warning: node gradient=backprop rk4 steps=1: seed(s) 1 ran on another CPU than the baseline" in text
     assert "note: resnet blocks=1: its seeds ran on different CPUs (A: seed 0; B: seed 1)" in text
+    assert "gradient=adjoint rk4 steps=1: seed(s)" not in text
     code, out, _ = cli("report", "--results", s.directory, "--baseline", "resnet blocks=1",
                        "--format", "csv", "--no-files")
-    rows = {(r["model"], r["seed"]): r for r in csv.DictReader(io.StringIO(out))}
-    assert rows[("node", "1")]["baseline_cpu"] == "B" and rows[("node", "0")]["baseline_cpu"] == ""
+    rows = {(r["model"], r["params"], r["seed"]): r for r in csv.DictReader(io.StringIO(out))}
+    assert rows[("node", "gradient=backprop", "1")]["baseline_cpu"] == "B"
+    assert rows[("node", "gradient=backprop", "0")]["baseline_cpu"] == ""
+
+    vector = Store(tmp_path / "vector")
+    add(vector, config(params={"blocks": 1}), on("A", outcome(0.5, 1.0), "AVX512"))
+    add(vector, config("node", {"gradient": "backprop"}, rk4, 0), on("A", outcome(0.7, 4.0, nfe=4), "AVX2"))
+    code, out, _ = cli("report", "--results", vector.directory, "--baseline", "resnet blocks=1", "--no-files")
+    assert "seed(s) 0 ran on another CPU" in " ".join(out.split())
 
     one = Store(tmp_path / "one")
     for seed in (0, 1):

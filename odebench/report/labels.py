@@ -135,6 +135,7 @@ def flatten(run: dict[str, Any], train: Iterable[str] = (), datasets: Iterable[s
         "epochs": len(run.get("epochs", [])),
         "busy": machine.get("busy"),  # other processes used the CPU during the run
         "cpu": machine.get("cpu"),
+        "cpu_capability": machine.get("cpu_capability"),  # AVX2/AVX512: same name, other CPU
         "gpu": machine.get("gpu"),
         "torch": machine.get("torch"),
         "code_version": run.get("code_version"),

@@ -113,7 +113,7 @@ def add_ratios(frame: pd.DataFrame, baseline: str, require: bool = True) -> pd.D
         )
     times = [column for column, _ratio, _title in RATIOS]
     quality = [column for column, _delta, _title in DELTAS if column in frame.columns]
-    machine = ["cpu"] if "cpu" in frame.columns else []
+    machine = [c for c in ("cpu", "cpu_capability") if c in frame.columns] if "cpu" in frame.columns else []
     reference = frame[pairs].merge(base[pairs + times + quality + machine], on=pairs, how="left")  # keeps frame's order
     for column, ratio, _title in RATIOS:
         frame[ratio] = (pd.to_numeric(frame[column], errors="coerce").to_numpy()
@@ -125,13 +125,29 @@ def add_ratios(frame: pd.DataFrame, baseline: str, require: bool = True) -> pd.D
     if machine:
         # A seed whose run and baseline ran on different CPUs (a suite resumed on another
         # machine): its × measures the machines too. Kept only where it happened.
-        other = [cpu if isinstance(cpu, str) and isinstance(own, str) and cpu != own else None
-                 for own, cpu in zip(frame["cpu"], reference["cpu"])]
+        own, base_cpu = _cpu_names(frame), _cpu_names(reference)
+        other = [b if isinstance(a, str) and isinstance(b, str) and _other_cpu(a, b) else None
+                 for a, b in zip(own, base_cpu)]
         if any(other):
             frame["baseline_cpu"] = pd.Series(other, index=frame.index, dtype=object)
         elif "baseline_cpu" in frame.columns:
             frame = frame.drop(columns="baseline_cpu")
     return frame
+
+
+def _cpu_names(frame: pd.DataFrame) -> list[str | None]:
+    """Each row's CPU as "model (capability)" where the run recorded the capability (AVX2,
+    AVX512: two VMs both called "AMD EPYC" can differ there), else the model alone."""
+    caps = frame["cpu_capability"] if "cpu_capability" in frame.columns else [None] * len(frame)
+    return [(f"{cpu} ({cap})" if isinstance(cap, str) and cap else cpu) if isinstance(cpu, str) and cpu
+            else None for cpu, cap in zip(frame["cpu"], caps)]
+
+
+def _other_cpu(a: str, b: str) -> bool:
+    """Two CPU names of ``_cpu_names`` that differ in the model, or in a capability both know."""
+    model_a, _, cap_a = a.partition(" (")
+    model_b, _, cap_b = b.partition(" (")
+    return model_a != model_b or bool(cap_a and cap_b and cap_a != cap_b)
 
 
 def _with_validity(columns: list[tuple[str, str]], present: bool) -> list[tuple[str, str]]:
@@ -265,7 +281,9 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
     the mean; both empty when n < 2). ``config`` is the group's config (without seed and suite).
     ``shared``: runs flagged as measured on a shared machine
     (``odebench.claims``). Where the runs recorded them: ``busy`` (a done run ran on a busy machine),
-    ``single_class`` (the classes done runs predicted alone) and ``single_class_runs``."""
+    ``single_class`` (the classes done runs predicted alone) and ``single_class_runs``; where it
+    happened: ``cpus`` (which seeds ran on which CPU, when more than one) and
+    ``baseline_cpu_differs`` (the seeds whose baseline ran on another CPU; see ``add_ratios``)."""
     if frame.empty:
         return pd.DataFrame(columns=GROUP_COLUMNS + ["n", "runs", "seeds", "status", "reason", "shared",
                                      "config"])
@@ -311,12 +329,18 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
             single = [v for v in done["single_class"] if isinstance(v, str) and v]
             row["single_class"] = ", ".join(dict.fromkeys(single)) or None
             row["single_class_runs"] = len(single)
-        if "cpu" in done.columns and done["cpu"].dropna().nunique() > 1:
-            row["cpus"] = "; ".join(f"{cpu}: seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
-                                    for cpu, seeds in done.groupby("cpu", sort=False)["seed"].agg(list).items())
+        if "cpu" in done.columns:
+            seeds_on: dict[str, list[str]] = {}
+            for cpu, seed in zip(_cpu_names(done), done["seed"]):
+                if cpu:
+                    seeds_on.setdefault(cpu, []).append(str(seed))
+            if any(_other_cpu(a, b) for a in seeds_on for b in seeds_on):
+                row["cpus"] = "; ".join(f"{cpu}: seed{'s' if len(s) > 1 else ''} {', '.join(s)}"
+                                        for cpu, s in seeds_on.items())
         if "baseline_cpu" in done.columns:
-            crossed = done[done["baseline_cpu"].map(lambda v: isinstance(v, str) and bool(v))]
-            row["baseline_cpu_differs"] = ", ".join(map(str, crossed["seed"])) or None
+            row["baseline_cpu_differs"] = ", ".join(
+                str(seed) for seed, cpu in zip(done["seed"], done["baseline_cpu"]) if isinstance(cpu, str) and cpu
+            ) or None
         row["config"] = key
         out.append(row)
     return pd.DataFrame(out)
@@ -416,9 +440,10 @@ def summary_document(summary: pd.DataFrame, title: str) -> str:
 
 
 def result_notes(summary: pd.DataFrame) -> list[str]:
-    """One line per group whose runs predicted a single class, one when some runs ran on a
-    busy machine and one when some shared it with another driver's runs; empty for runs that
-    recorded none of these (see ``aggregate``)."""
+    """One line per group whose runs predicted a single class, whose × pairs runs of two CPUs
+    or whose seeds ran on several; one when some runs ran on a busy machine and one when some
+    shared it with another driver's runs; empty for runs that recorded none of these (see
+    ``aggregate``)."""
     out = []
     several_devices = summary["device"].nunique() > 1 if "device" in summary.columns else False
     for _, row in summary.iterrows():
@@ -430,13 +455,13 @@ def result_notes(summary: pd.DataFrame) -> list[str]:
                        "tells the classes apart; train longer, on more data, or with another lr)")
         if isinstance(row.get("baseline_cpu_differs"), str) and row["baseline_cpu_differs"]:
             out.append(f"warning: {run_label(row, with_device=several_devices)}: seed(s) "
-                       f"{row['baseline_cpu_differs']} ran on another CPU than the baseline of that "
-                       "seed, so their × and Δ measure the machines too; rerun the baseline of "
-                       "that seed beside it (--force on a suite holding only it)")
-        elif isinstance(row.get("cpus"), str) and row["cpus"]:
+                       f"{row['baseline_cpu_differs']} ran on another CPU than the baseline run of "
+                       "that seed, so their × measures the machines too; rerun that baseline beside "
+                       "them (a suite file of the same name: holding only it, --set \"seeds=[N]\" --force)")
+        if isinstance(row.get("cpus"), str) and row["cpus"]:
+            paired = " (× pairs each seed with the baseline run of that seed)" if "epoch_ratio_mean" in row else ""
             out.append(f"note: {run_label(row, with_device=several_devices)}: its seeds ran on "
-                       f"different CPUs ({row['cpus']}): its seconds mix machines (× and Δ pair "
-                       "each seed with the baseline run of that seed)")
+                       f"different CPUs ({row['cpus']}): its seconds mix machines{paired}")
     if "busy" in summary.columns and (summary["busy"] == True).any():  # noqa: E712 - None too
         out.append("note: times marked busy come from runs during which other processes used "
                    "the CPU: slower and noisier than on a quiet machine; rerun them with --force "

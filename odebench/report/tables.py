@@ -125,9 +125,8 @@ def add_ratios(frame: pd.DataFrame, baseline: str, require: bool = True) -> pd.D
     if machine:
         # A seed whose run and baseline ran on different CPUs (a suite resumed on another
         # machine): its × measures the machines too. Kept only where it happened.
-        own, base_cpu = _cpu_names(frame), _cpu_names(reference)
-        other = [b if isinstance(a, str) and isinstance(b, str) and _other_cpu(a, b) else None
-                 for a, b in zip(own, base_cpu)]
+        other = [_cpu_text(b) if a and b and _other_cpu(a, b) else None
+                 for a, b in zip(_cpus(frame), _cpus(reference))]
         if any(other):
             frame["baseline_cpu"] = pd.Series(other, index=frame.index, dtype=object)
         elif "baseline_cpu" in frame.columns:
@@ -135,19 +134,21 @@ def add_ratios(frame: pd.DataFrame, baseline: str, require: bool = True) -> pd.D
     return frame
 
 
-def _cpu_names(frame: pd.DataFrame) -> list[str | None]:
-    """Each row's CPU as "model (capability)" where the run recorded the capability (AVX2,
-    AVX512: two VMs both called "AMD EPYC" can differ there), else the model alone."""
+def _cpus(frame: pd.DataFrame) -> list[tuple[str, str] | None]:
+    """Each row's CPU as (model, capability), the capability "" where the run did not record
+    it (AVX2, AVX512: two VMs both called "AMD EPYC" can differ there); None without a model."""
     caps = frame["cpu_capability"] if "cpu_capability" in frame.columns else [None] * len(frame)
-    return [(f"{cpu} ({cap})" if isinstance(cap, str) and cap else cpu) if isinstance(cpu, str) and cpu
-            else None for cpu, cap in zip(frame["cpu"], caps)]
+    return [(cpu, cap if isinstance(cap, str) else "") if isinstance(cpu, str) and cpu else None
+            for cpu, cap in zip(frame["cpu"], caps)]
 
 
-def _other_cpu(a: str, b: str) -> bool:
-    """Two CPU names of ``_cpu_names`` that differ in the model, or in a capability both know."""
-    model_a, _, cap_a = a.partition(" (")
-    model_b, _, cap_b = b.partition(" (")
-    return model_a != model_b or bool(cap_a and cap_b and cap_a != cap_b)
+def _cpu_text(cpu: tuple[str, str]) -> str:
+    return f"{cpu[0]} ({cpu[1]})" if cpu[1] else cpu[0]
+
+
+def _other_cpu(a: tuple[str, str], b: tuple[str, str]) -> bool:
+    """Two CPUs that differ in the model, or in a capability both recorded."""
+    return a[0] != b[0] or bool(a[1] and b[1] and a[1] != b[1])
 
 
 def _with_validity(columns: list[tuple[str, str]], present: bool) -> list[tuple[str, str]]:
@@ -330,12 +331,12 @@ def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
             row["single_class"] = ", ".join(dict.fromkeys(single)) or None
             row["single_class_runs"] = len(single)
         if "cpu" in done.columns:
-            seeds_on: dict[str, list[str]] = {}
-            for cpu, seed in zip(_cpu_names(done), done["seed"]):
+            seeds_on: dict[tuple[str, str], list[str]] = {}
+            for cpu, seed in zip(_cpus(done), done["seed"]):
                 if cpu:
                     seeds_on.setdefault(cpu, []).append(str(seed))
             if any(_other_cpu(a, b) for a in seeds_on for b in seeds_on):
-                row["cpus"] = "; ".join(f"{cpu}: seed{'s' if len(s) > 1 else ''} {', '.join(s)}"
+                row["cpus"] = "; ".join(f"{_cpu_text(cpu)}: seed{'s' if len(s) > 1 else ''} {', '.join(s)}"
                                         for cpu, s in seeds_on.items())
         if "baseline_cpu" in done.columns:
             row["baseline_cpu_differs"] = ", ".join(

@@ -129,6 +129,11 @@ def test_other_command_names_what_exists(where, command):
         assert command in ci, f"{where}: `{command}` is not how .ci/run sets up"
     elif command.startswith("sqlite3 results/odebench.sqlite"):
         _query_runs_on_a_real_store(shlex.split(command)[2])
+    elif command.startswith("python -c "):
+        # A one-liner that prints committed numbers from results/: it runs and prints them.
+        done = subprocess.run([sys.executable, "-c", shlex.split(command)[2]], cwd=REPO,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0 and done.stdout.strip(), f"{where}: `{command}` fails: {done.stderr[-300:]}"
     else:
         pytest.fail(f"{where}: no check for `{command}`: add one to tests/test_docs.py")
 

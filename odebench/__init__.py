@@ -29,6 +29,7 @@ __all__ = [
     "DatasetShape",
     "Diverged",
     "OdebenchError",
+    "Problem",
     "Solver",
     "SuiteError",
     "Unsupported",
@@ -45,6 +46,10 @@ def __getattr__(name: str):
         from .driver import run_suite
 
         return run_suite
+    if name == "Problem":
+        from .problems import Problem
+
+        return Problem
     if name == "load_suite":
         from .suite import load_suite
 

@@ -237,9 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Further commands live in their own modules, each with add_commands(sub); those modules
     # import nothing heavy at module level (torch, pandas, matplotlib come with the command).
-    from . import attempts, compare, data, precision
+    from . import attempts, bench, compare, data, precision
 
-    for module in (data, compare, precision, attempts):
+    for module in (data, compare, precision, bench, attempts):
         module.add_commands(sub)
     return parser
 

@@ -110,6 +110,18 @@ Dataset loader
     ``odebench.DataError("one line: what is wrong and how to fix it")`` for missing or
     corrupt input.
 
+Problem (for ``odebench bench``, the solver benchmark)
+    ``make() -> odebench.Problem``: an initial-value problem with a reference solution,
+    registered with ``register(name, make, tier="quick")`` to be in the default quick set
+    (every problem is in the full set, ``--tier full``). ``make`` is called only when the
+    problem is benchmarked. A ``Problem`` holds ``f(t, y)`` (batched: ``y`` is
+    ``(batch, ...)``), ``y0``, the output times ``t``, ``reference`` (float64, the solution
+    at every time of ``t``: the closed form, or an independent float64 solve committed as an
+    array with the command that recomputes it), ``stiff``, ``source`` and
+    ``reference_method``; see ``odebench/problems.py``. An ``f`` that is an ``nn.Module``
+    with parameters (trained Neural-ODE dynamics) is benchmarked backward too. ``odebench
+    check NAME`` checks a problem's contract and that dopri5 reaches its reference.
+
 Executor
     ``factory(**options) -> executor`` where ``executor.map(fn, tasks)`` calls the picklable
     ``fn(task) -> outcome`` for every task, wherever it likes, and yields ``(task, outcome)``
@@ -153,6 +165,11 @@ def register_solvers(register: Register) -> None:
 @hookspec
 def register_datasets(register: Register) -> None:
     """Register dataset loaders: ``register(name, load)``."""
+
+
+@hookspec
+def register_problems(register: Register) -> None:
+    """Register benchmark problems: ``register(name, make, tier="full")``."""
 
 
 @hookspec

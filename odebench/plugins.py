@@ -25,7 +25,7 @@ import pluggy
 from . import hookspecs
 from .types import OdebenchError, one_line
 
-KINDS = ("models", "solvers", "datasets", "executors")
+KINDS = ("models", "solvers", "datasets", "problems", "executors")
 # What a broken plugin may raise and still be contained: any error, and sys.exit() at import
 # (which would otherwise end odebench silently). KeyboardInterrupt still stops odebench.
 CONTAINED = (Exception, SystemExit)
@@ -53,6 +53,7 @@ class Registry:
     models: dict[str, Entry] = field(default_factory=dict)
     solvers: dict[str, Entry] = field(default_factory=dict)
     datasets: dict[str, Entry] = field(default_factory=dict)
+    problems: dict[str, Entry] = field(default_factory=dict)
     executors: dict[str, Entry] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
     plugin_files: tuple[str, ...] = ()

@@ -1,7 +1,7 @@
 """``odebench check NAME``: generic conformance checks for plugins (like ``benchopt test``).
 
 NAME is a plugin (an entry-point name such as ``torchdiffeq``, or a ``*.py`` file) or a single
-model, solver or dataset name. Every model, solver and dataset it covers is checked against the
+model, solver, dataset or problem name. Every model, solver, dataset and problem it covers is checked against the
 contract in ``hookspecs.py``; each check passes, fails or is skipped, with a one-line reason.
 
 Solvers: a known linear ODE ``dy/dt = A y`` (exact solution ``matrix_exp(t A) y0``) solved to
@@ -11,6 +11,10 @@ backprop and of the adjoint (when registered) against ``matrix_exp``'s exact gra
 Models: logits of the right shape, backprop reaching every parameter, ``counters``.
 Datasets: a small load with the promised shapes, dtypes and labels; a DataError (input absent)
 makes the checks *skipped*, not failed.
+Problems (``odebench bench``): ``make()`` returns an ``odebench.Problem`` that keeps the
+contract (shapes, a float64 reference starting at ``y0``), ``f`` returns ``y``'s shape and dtype
+without changing ``y``, and, for a non-stiff problem, torchdiffeq's dopri5 at rtol = atol = 1e-8
+(rtol 1e-6 in float32) reaches the reference (within ``PROBLEM_RTOL``): a wrong reference or vector field shows here.
 """
 
 from __future__ import annotations
@@ -449,6 +453,81 @@ def _dataset_contents(entry: Entry, loaded: dict) -> str:
     return f"{', '.join(shapes)} float32, int64 labels {seen} of classes {names}"
 
 
+# ---------------------------------------------------------------- problems
+
+# dopri5 at rtol 1e-8 reaches ~1e-6 relative on the DETEST problems (float64), at 1e-6 ~1e-5 on
+# trained dynamics (float32); a wrong reference is off by far more.
+PROBLEM_RTOL = 1e-4
+
+
+def _problem_make(entry: Entry, made: dict) -> str:
+    from .problems import Problem
+
+    problem = entry.obj()
+    if not isinstance(problem, Problem):
+        raise Fail(f"make returned {type(problem).__name__}, not an odebench.Problem")
+    try:
+        problem.validate(entry.name)
+    except DataError as exc:
+        raise Fail(str(exc)) from None
+    if not torch.allclose(problem.reference[0], problem.y0.double(), rtol=1e-6, atol=1e-12):
+        raise Fail("reference[0] is not y0: the reference must start at the initial value")
+    made["problem"] = problem
+    stiff = "stiff, " if problem.stiff else ""
+    return (f"{stiff}y0 {tuple(problem.y0.shape)} {str(problem.y0.dtype).removeprefix('torch.')}, "
+            f"{len(problem.t)} output times on [{float(problem.t[0]):g}, {float(problem.t[-1]):g}]; "
+            f"reference: {problem.reference_method or '(method not stated)'}")
+
+
+def _problem_field(made: dict) -> str:
+    if "problem" not in made:
+        raise Skip("the make check did not make it")
+    problem = made["problem"]
+    y = problem.y0.clone()
+    with torch.no_grad():
+        dy = problem.f(problem.t[0], y)
+    if not torch.is_tensor(dy) or dy.shape != y.shape or dy.dtype != y.dtype:
+        got = f"{dy.dtype} {tuple(dy.shape)}" if torch.is_tensor(dy) else type(dy).__name__
+        raise Fail(f"f(t, y) must return y's shape and dtype {tuple(y.shape)} {y.dtype}, got {got}")
+    if not torch.equal(y, problem.y0):
+        raise Fail("f(t, y) changed y in place; return a new tensor")
+    if not torch.isfinite(dy).all():
+        raise Fail("f(t0, y0) is not finite")
+    return f"f(t0, y0) finite, shape {tuple(dy.shape)}"
+
+
+def _problem_reference(made: dict) -> str:
+    import torchdiffeq
+
+    from .problems import errors
+
+    if "problem" not in made:
+        raise Skip("the make check did not make it")
+    problem = made["problem"]
+    if problem.stiff:
+        raise Skip("stiff: an explicit solver is expected to hit its caps")
+    # A tiny atol: a solution decaying to 1e-9 (DETEST A1) is then still solved relatively.
+    tol = {"rtol": 1e-8, "atol": 1e-14} if problem.y0.dtype == torch.float64 else {"rtol": 1e-6, "atol": 1e-9}
+    with torch.no_grad():
+        ys = torchdiffeq.odeint(problem.f, problem.y0, problem.t, method="dopri5",
+                                options={"max_num_steps": 100_000}, **tol)
+    final, rms = errors(ys, problem.reference)
+    setting = f"rtol = {tol['rtol']:g}, atol = {tol['atol']:g}"
+    if not (rms <= PROBLEM_RTOL and final <= PROBLEM_RTOL):
+        raise Fail(f"dopri5 at {setting} is {rms:.2g} (RMS over t) from the reference, "
+                   f"over {PROBLEM_RTOL:g}: the reference or f is wrong")
+    return f"dopri5 at {setting} within {rms:.2g} (RMS over t) of the reference"
+
+
+def problem_checks(entry: Entry) -> list[tuple[str, Callable[[], str]]]:
+    made: dict = {}
+    return [
+        ("make", lambda: _problem_make(entry, made)),
+        ("vector field", lambda: _problem_field(made)),
+        ("reference", lambda: _problem_reference(made)),
+    ]
+
+
 def dataset_checks(registry: Registry, entry: Entry) -> list[tuple[str, Callable[[], str]]]:
     loaded: dict = {}
     return [
@@ -460,7 +539,7 @@ def dataset_checks(registry: Registry, entry: Entry) -> list[tuple[str, Callable
 
 # ---------------------------------------------------------------- selection and the command
 
-KIND_CHECKS = ("models", "solvers", "datasets")
+KIND_CHECKS = ("models", "solvers", "datasets", "problems")
 
 
 def select(
@@ -483,7 +562,7 @@ def select(
     known = {e.plugin for e in entries} | {e.name for e in entries}
     known |= {f.plugin for f in registry.failures}
     raise OdebenchError(
-        f"unknown plugin, model, solver or dataset {name!r}; {suggest(name, known)}")
+        f"unknown plugin, model, solver, dataset or problem {name!r}; {suggest(name, known)}")
 
 
 def run_checks(
@@ -510,6 +589,8 @@ def run_checks(
             checks = solver_checks(entry)
         elif entry.kind == "models":
             checks = model_checks(registry, entry, solver)
+        elif entry.kind == "problems":
+            checks = problem_checks(entry)
         else:
             checks = dataset_checks(registry, entry)
         results += [_run(check, f"{kind} {entry.name}", fn) for check, fn in checks]

@@ -20,6 +20,8 @@ def cmd_plugins(args) -> int:
     for kind in KINDS:
         for name, entry in sorted(registry.of(kind).items()):
             extra = "adjoint" if entry.extra.get("adjoint") else ""
+            if kind == "problems":  # the tier odebench bench runs it in
+                extra = "quick tier" if entry.extra.get("tier") == "quick" else "full tier"
             rows.append([kind[:-1], name, entry.plugin, entry.version, extra])
     print(tabulate(rows, headers=["kind", "name", "plugin", "version", "supports"], tablefmt="github"))
     if registry.failures:

@@ -8,7 +8,9 @@ adaptive ones (taking ``rtol``) over a range of tolerances (rtol = atol), fixed-
 ``||z - z_ref|| / ||z_ref||`` of the ODE's final state against a float64 reference at a tight
 tolerance; its work is the function evaluations (NFE, counted by odebench) and the wall time.
 A solver that fails or is unsupported is skipped with a note; a solve past its caps ends that
-solver's sweep (tighter settings would cost more).
+solver's sweep (tighter settings would cost more). A run whose dataset, model or solver came from
+a loose plugin file (a suite's ``plugins:``) needs that file again: ``--plugins suite.yaml`` (or
+the ``*.py``); without it the run is skipped with a line saying so.
 
 Writes ``precision.csv`` (every point) and ``precision_<run key>.png`` (error vs NFE and vs
 time, log-log, one line per solver) into ``<results>/<suite>/``. Timings measured on a busy
@@ -140,6 +142,29 @@ def sweep_run(run: dict[str, Any], model: torch.nn.Module, x: torch.Tensor, regi
     return rows
 
 
+def unregistered(run: dict[str, Any], registry: Registry) -> str | None:
+    """Why a stored run cannot be rebuilt with ``registry``: the first of its dataset, model,
+    solver and eval solver that no loaded plugin registers, and where to get it (the loose
+    plugin files the run loaded, from its machine record); None when all are registered."""
+    config = run["config"]
+    wanted = [("dataset", "datasets", (config.get("dataset") or {}).get("name")),
+              ("model", "models", config.get("model"))]
+    wanted += [(kind.replace("_", " "), "solvers", (config.get(kind) or {}).get("name"))
+               for kind in ("solver", "eval_solver")]
+    for what, kind, name in wanted:
+        if name is None or name in registry.of(kind):
+            continue
+        recorded = ((run.get("machine") or {}).get("plugins")) or {}
+        files = [label for label, version in recorded.items() if str(version).startswith("file ")]
+        if files:
+            where = (f"pass --plugins with the suite YAML or its plugin file ({', '.join(files)}, "
+                     "loaded by the run)")
+        else:
+            where = "install the plugin that registers it, or pass --plugins with its *.py file or the suite YAML"
+        return f"{what} {name!r} is not registered; {where}"
+    return None
+
+
 def _one_line(exc: BaseException) -> str:
     from .types import one_line
 
@@ -182,8 +207,8 @@ def plot(rows: list[dict[str, Any]], title: str, path: Path) -> Path | None:
 def cmd_precision(args: argparse.Namespace) -> int:
     import torch
 
+    from .bench import load_plugins
     from .binding import load_dataset, stratified_subsample
-    from .plugins import registry_for
     from .report import safe_name
     from .report.labels import label_fields, run_label
     from .store import Store
@@ -200,7 +225,7 @@ def cmd_precision(args: argparse.Namespace) -> int:
         runs = [r for r in runs if any(r["run_key"].startswith(k) for k in args.run)]
         if not runs:
             raise OdebenchError(f"--run {' '.join(args.run)}: no run of suite {args.suite!r} has such a key")
-    registry = registry_for(args.plugins_dir or [])
+    registry = load_plugins(args)
     if args.reference not in registry.solvers:
         raise OdebenchError(f"--reference {args.reference!r}: not a registered solver; see odebench plugins")
     solvers = args.solver or sorted(registry.solvers)
@@ -213,15 +238,17 @@ def cmd_precision(args: argparse.Namespace) -> int:
     datasets: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
     written: list[Path] = []
+    unloaded = 0  # runs skipped for a plugin that is not loaded
     for run in runs:
         label = f"{run_label(label_fields(run['config']))} seed={run['config']['seed']} ({run['run_key']})"
         if run["status"] != "done" or not run["metrics"].get("weights_path"):
             print(f"skipped {label}: {'no saved weights' if run['status'] == 'done' else run['status']}",
                   file=sys.stderr)
             continue
-        model_name = run["config"]["model"]
-        if model_name not in registry.models:
-            print(f"skipped {label}: model {model_name!r} is not registered (--plugins-dir?)", file=sys.stderr)
+        missing = unregistered(run, registry)
+        if missing:
+            print(f"skipped {label}: {missing}", file=sys.stderr)
+            unloaded += 1
             continue
         key = repr(sorted(run["config"]["dataset"].items()))
         try:
@@ -251,6 +278,9 @@ def cmd_precision(args: argparse.Namespace) -> int:
             if r["status"] != "ok":
                 print(f"{label}: {r['solver']} {r.get('setting') or ''}: {r['status']}: {r['note']}",
                       file=sys.stderr)
+    if not rows and unloaded:
+        raise OdebenchError(f"suite {args.suite!r}: nothing measured; {unloaded} run(s) need a plugin that is "
+                            "not loaded (see above): pass --plugins with the suite YAML")
     if not rows:
         raise OdebenchError(f"suite {args.suite!r} has no done ODE run with saved weights to measure")
     csv_path = out / "precision.csv"
@@ -297,6 +327,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-nfe", type=int, default=20_000, help="cap on one solve's function evaluations")
     p.add_argument("--max-seconds", type=float, default=120.0, help="cap on one solve's seconds")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--plugins", action="append", metavar="FILE",
+                   help="load a plugin *.py file, or the plugins: of a suite YAML (repeatable): what the "
+                   "suite's runs were built with")
     p.add_argument("--plugins-dir", action="append", metavar="DIR", help="load *.py plugins from DIR")
     p.set_defaults(func=cmd_precision)
 

@@ -217,8 +217,15 @@ def sweep(problem: Problem, name: str, registry: Registry, mode: str, device: to
     try:  # warm-up: first-call costs (allocation, lazy imports), not recorded
         solve_once(problem, bind_solver(registry, {"name": name, **settings[0]}), mode, device,
                    args.max_nfe, args.max_seconds, weights)
-    except Exception:  # noqa: BLE001, S110 - the measured solve reports it
-        pass
+    except Exception as exc:  # noqa: BLE001 - the measured solve reports it
+        # Past its evaluation cap at the cheapest setting (deterministic, unlike a time cap that a
+        # first call's overheads may hit): the row says so without hitting the cap again.
+        if classify(exc) == CAP and "function evaluations" in str(exc):
+            from .types import one_line
+
+            first = settings[0]
+            return [{**base, "setting": setting_label(first), "rtol": first.get("rtol"), "steps": first.get("steps"),
+                     "status": CAP, "reason": one_line(exc)}, *unasked]
     for setting in settings:
         solver = bind_solver(registry, {"name": name, **setting})
         row = {**base, "setting": setting_label(setting), "rtol": setting.get("rtol"),
@@ -502,7 +509,8 @@ def _progress(rows: list[dict[str, Any]], elapsed: float) -> None:
           f"best error {_fmt(best)}{tail}", file=sys.stderr)
 
 
-def write(rows: list[dict[str, Any]], summaries: list[dict[str, Any]], out: Path, command: str) -> list[Path]:
+def write(rows: list[dict[str, Any]], summaries: list[dict[str, Any]], out: Path, command: str,
+          elapsed: float | None = None) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     with open(out / "bench.csv", "w", newline="") as fh:
@@ -518,13 +526,15 @@ def write(rows: list[dict[str, Any]], summaries: list[dict[str, Any]], out: Path
         written.append(out / "solvers.csv")
     first = rows[0] if rows else {}
     problems = list(dict.fromkeys(r["problem"] for r in rows))
+    took = "" if elapsed is None else f"; the whole benchmark took {elapsed:.0f} s"
+    repeats = max((r.get("repeats") or 0 for r in rows), default=0) or "-"
     text = [
         "# Solver benchmark", "",
         f"`{command}`", "",
         f"{len(problems)} problems, {len({r['solver'] for r in rows})} solvers, code {first.get('code_version')}, "
         f"{first.get('cpu')}, torch {first.get('torch')}, {first.get('device')}, "
-        f"{first.get('threads')} thread(s). Times are medians of {first.get('repeats') or '-'} repeats after a "
-        "warm-up; errors are norm-wise relative errors at the final time against each problem's float64 "
+        f"{first.get('threads')} thread(s){took}. Times are medians of {repeats} repeats after a warm-up;"
+        " errors are norm-wise relative errors at the final time against each problem's float64 "
         f"reference. `time to X vs {BASELINE}`: the cheapest setting reaching error ≤ X, over {BASELINE}'s, "
         "geometric mean over the problems both reached (`problems compared`). `ended early`: problems whose "
         "sweep ended at a cap, a divergence or a failure. `loop share`: the share of a solve's wall time "
@@ -545,9 +555,11 @@ def write(rows: list[dict[str, Any]], summaries: list[dict[str, Any]], out: Path
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    started = time.monotonic()
     rows, summaries = run_bench(args)
+    elapsed = time.monotonic() - started
     command = "odebench bench " + " ".join(sys.argv[2:]) if len(sys.argv) > 1 else "odebench bench"
-    written = write(rows, summaries, Path(args.out), command)
+    written = write(rows, summaries, Path(args.out), command, elapsed)
     if not args.quiet:
         print(summary_table(summaries, "simple"))
     print(f"wrote {len(written)} files to {args.out}/: {', '.join(p.name for p in written[:4])}"

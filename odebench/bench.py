@@ -28,7 +28,7 @@ solve, and nothing is written.
 
 Writes into ``--out`` (default ``results/solver-bench``): ``bench.csv`` (every setting),
 ``solvers.csv`` and ``summary.md`` (per solver: time to reach a 1e-3 and a 1e-6 error relative
-to dopri5, geometric mean over the problems both reached; problems ended by a cap or failure;
+to dopri5, geometric mean over the problems both reached; problems capped and failed;
 loop-time share on the trained Neural-ODE problems), ``wp_<problem>.png`` (error vs time and vs
 NFE) and ``wp_summary.png``.
 """
@@ -56,7 +56,7 @@ TOLERANCES = [10.0 ** -k for k in range(2, 9)]  # 1e-2 .. 1e-8
 STEPS = [1, 4, 16, 64, 256, 1024, 4096]
 # The caps on one solve, by tier: the quick tier stays near two minutes for every installed
 # solver on a 2-core CPU; the full one lets the sweeps go further.
-CAPS = {"quick": {"max_nfe": 5_000, "max_seconds": 1.0}, "full": {"max_nfe": 20_000, "max_seconds": 10.0}}
+CAPS = {"quick": {"max_nfe": 1_500, "max_seconds": 0.2}, "full": {"max_nfe": 20_000, "max_seconds": 5.0}}
 TARGETS = (1e-3, 1e-6)
 # Tolerances under 10 x the machine epsilon of the problem's dtype are not asked for (float32:
 # rtol < 1.2e-6): the solver cannot meet them, it only underflows its step size.
@@ -175,10 +175,10 @@ def measure(problem: Problem, solver, mode: str, device: torch.device, args: arg
 
 # ---------------------------------------------------------------- sweeps
 
-def ladder(kind: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+def ladder(kind: str, args: argparse.Namespace, problem: Problem) -> list[dict[str, Any]]:
     if kind == "adaptive":
         return [{"rtol": tol, "atol": tol} for tol in args.tolerances]
-    return [{"steps": n} for n in args.steps]
+    return [{"steps": n} for n in (args.steps or problem.steps or STEPS)]
 
 
 def setting_label(setting: dict[str, Any]) -> str:
@@ -205,7 +205,7 @@ def sweep(problem: Problem, name: str, registry: Registry, mode: str, device: to
         generator = torch.Generator().manual_seed(0)
         weights = torch.randn(problem.y0.shape, generator=generator, dtype=torch.float64)
         weights = (weights / weights.norm()).to(problem.y0)
-    settings = ladder(kind, args)
+    settings = ladder(kind, args, problem)
     floor = EPS_FACTOR * torch.finfo(problem.y0.dtype).eps
     below = [s for s in settings if s.get("rtol", 1.0) < floor]
     settings = [s for s in settings if s not in below]
@@ -250,8 +250,9 @@ def _geomean(values: list[float]) -> float | None:
 
 def summarise(rows: list[dict[str, Any]], solvers: list[str]) -> list[dict[str, Any]]:
     """Per solver: time to each target relative to dopri5 (geometric mean over the problems
-    both reached), how many problems it reached each target on, how many ended by a cap or a
-    failure, and the loop-time share on the trainable problems."""
+    both reached), how many problems it reached each target on, on how many its sweep stopped
+    at a cap (``capped``), on how many it solved nothing (``failed``: every setting diverged,
+    failed or hit a cap), and the loop-time share on the trainable problems."""
     forward = [r for r in rows if r["mode"] == "forward"]
     problems = list(dict.fromkeys(r["problem"] for r in forward))
     trainable = list(dict.fromkeys(r["problem"] for r in rows if r["mode"] != "forward"))
@@ -273,14 +274,13 @@ def summarise(rows: list[dict[str, Any]], solvers: list[str]) -> list[dict[str, 
             summary[f"time_to_{target:g}_vs_{BASELINE}"] = _geomean(ratios)
             summary[f"problems_compared_{target:g}"] = len(ratios)
             summary[f"reached_{target:g}"] = reached
-        ended = []
+        summary["capped"] = summary["failed"] = 0
         for problem in problems:
-            own = mine(solver, problem)
-            if own and not (len(own) == 1 and own[0]["status"] == SKIPPED):
+            own = [r for r in mine(solver, problem) if r["status"] != SKIPPED]
+            if own:
                 summary["problems"] += 1
-                if any(r["status"] in (CAP, DIVERGED, FAILED) for r in own):
-                    ended.append(problem)
-        summary["ended_early"] = len(ended)
+                summary["capped"] += any(r["status"] == CAP for r in own)
+                summary["failed"] += not any(r["status"] == OK for r in own)
         for problem in trainable:
             ok = [r for r in mine(solver, problem) if r["status"] == OK]
             summary[f"loop_share_{problem}"] = statistics.median(r["loop_share"] for r in ok) if ok else None
@@ -536,8 +536,9 @@ def write(rows: list[dict[str, Any]], summaries: list[dict[str, Any]], out: Path
         f"{first.get('threads')} thread(s){took}. Times are medians of {repeats} repeats after a warm-up;"
         " errors are norm-wise relative errors at the final time against each problem's float64 "
         f"reference. `time to X vs {BASELINE}`: the cheapest setting reaching error ≤ X, over {BASELINE}'s, "
-        "geometric mean over the problems both reached (`problems compared`). `ended early`: problems whose "
-        "sweep ended at a cap, a divergence or a failure. `loop share`: the share of a solve's wall time "
+        "geometric mean over the problems both reached (`problems compared`). `capped`: problems whose sweep "
+        "stopped at a cap; `failed`: problems it solved at no setting (every one diverged, failed or hit a "
+        "cap). `loop share`: the share of a solve's wall time "
         "spent outside the vector field (the solver's own work), median over its settings.", "",
         summary_table(summaries), "",
     ]
@@ -622,13 +623,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tolerances", type=_numbers(float, lambda v: 0 < v < 1, "tolerances in (0, 1) like 1e-2,1e-4"),
                    default=TOLERANCES, help="adaptive solvers' rtol = atol ladder (default 1e-2,...,1e-8)")
     p.add_argument("--steps", type=_numbers(int, lambda v: v >= 1, "step counts ≥ 1 like 1,4,16"),
-                   default=STEPS, help="fixed-grid solvers' steps ladder (default 1,4,16,...,4096)")
+                   default=None, help="fixed-grid solvers' steps ladder (default: the problem's own, else "
+                   "1,4,16,...,4096)")
     p.add_argument("--repeats", type=_positive_int, default=3, help="timed solves per setting (default 3)")
     p.add_argument("--max-nfe", type=_positive_int, default=None,
-                   help="cap on one solve's function evaluations (default: 5000 quick, 20000 full): the sweep "
+                   help="cap on one solve's function evaluations (default: 1500 quick, 20000 full): the sweep "
                    "stops there")
     p.add_argument("--max-seconds", type=_positive_float, default=None,
-                   help="cap on one solve's seconds (default: 1 quick, 10 full): the sweep stops there")
+                   help="cap on one solve's seconds (default: 0.2 quick, 5 full): the sweep stops there")
     p.add_argument("--modes", type=_modes, default=list(MODES),
                    help="forward,backprop,adjoint (default all; the backward ones only on trainable problems)")
     p.add_argument("--threads", type=_positive_int, default=1, help="torch threads (default 1)")

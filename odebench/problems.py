@@ -37,6 +37,8 @@ class Problem:
     a committed array); ``source`` cites the problem. ``stiff`` problems are expected to make
     explicit solvers hit their caps. An ``f`` that is a ``torch.nn.Module`` with parameters
     is also benchmarked backward (backprop and, where the solver has one, the adjoint).
+    ``steps``: the fixed-grid ladder that suits the problem (e.g. the few steps a Neural ODE is
+    trained with), used unless ``odebench bench --steps`` is given.
     """
 
     f: Callable[[Any, Any], Any]
@@ -47,6 +49,7 @@ class Problem:
     source: str = ""
     reference_method: str = ""
     description: str = ""
+    steps: tuple[int, ...] | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
     @property

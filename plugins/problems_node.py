@@ -50,6 +50,8 @@ PROBLEMS = {
     "node-ucr-arrowhead": ("node-ucr-arrowhead.pt", "full", ("ucr", "dopri5")),
 }
 REFERENCE_TOL = 1e-13
+# The fixed-grid ladder: these models are trained with one to a few steps over t = 0 -> 1.
+STEPS = (1, 2, 4, 8, 16, 32, 64)
 SAMPLES = 8
 
 
@@ -83,7 +85,7 @@ def make(name: str) -> odebench.Problem:
                f"(code {saved['code_version']}, test accuracy {saved['test_accuracy']:.4f}); {saved['data_source']}",
         reference_method=f"torchdiffeq dopri5 in float64 per sample, rtol = atol = {REFERENCE_TOL:g} "
                          "(committed; python -m odebench_plugins.problems_node)",
-        description=saved["description"], info={"samples": int(z0.shape[0])})
+        description=saved["description"], steps=STEPS, info={"samples": int(z0.shape[0])})
 
 
 @odebench.hookimpl

@@ -268,3 +268,18 @@ def test_help_lists_bench(capsys):
         main(["--help"])
     assert "loop time" in capsys.readouterr().out
 
+
+
+def test_odebench_check_checks_a_problem_plugin(plugin, tmp_path):
+    from odebench.check import run_checks
+
+    results = {(r.check, r.target): r for r in run_checks(str(plugin))}
+    assert results[("reference", "problem t-decay")].result == "pass"
+    assert results[("make", "problem t-broken")].result == "fail"
+    assert "ZeroDivisionError" in results[("make", "problem t-broken")].reason
+    # A reference that is wrong (here: off by 1% per unit of time) fails the reference check.
+    wrong = tmp_path / "wrong.py"
+    wrong.write_text(PROBLEMS.replace("math.exp(-0.5 * float(s))", "math.exp(-0.5 * float(s)) * (1 + 0.01 * float(s))"))
+    results = {(r.check, r.target): r for r in run_checks(str(wrong))}
+    assert results[("reference", "problem t-decay")].result == "fail"
+    assert "the reference or f is wrong" in results[("reference", "problem t-decay")].reason

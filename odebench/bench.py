@@ -582,16 +582,6 @@ def _numbers(kind: type, check, what: str):
     return parse
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {text!r}")
-    return value
-
-
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -607,6 +597,17 @@ def _modes(text: str) -> list[str]:
     if not values or any(v not in MODES for v in values):
         raise argparse.ArgumentTypeError(f"expected some of {','.join(MODES)}, got {text!r}")
     return values
+
+
+def _positive(text: str) -> int:
+    # cli._positive's twin: importing cli here would close an import cycle (cli -> bench).
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -625,15 +626,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=_numbers(int, lambda v: v >= 1, "step counts ≥ 1 like 1,4,16"),
                    default=None, help="fixed-grid solvers' steps ladder (default: the problem's own, else "
                    "1,4,16,...,4096)")
-    p.add_argument("--repeats", type=_positive_int, default=3, help="timed solves per setting (default 3)")
-    p.add_argument("--max-nfe", type=_positive_int, default=None,
+    p.add_argument("--repeats", type=_positive, default=3, help="timed solves per setting (default 3)")
+    p.add_argument("--max-nfe", type=_positive, default=None,
                    help="cap on one solve's function evaluations (default: 1500 quick, 20000 full): the sweep "
                    "stops there")
     p.add_argument("--max-seconds", type=_positive_float, default=None,
                    help="cap on one solve's seconds (default: 0.2 quick, 5 full): the sweep stops there")
     p.add_argument("--modes", type=_modes, default=list(MODES),
                    help="forward,backprop,adjoint (default all; the backward ones only on trainable problems)")
-    p.add_argument("--threads", type=_positive_int, default=1, help="torch threads (default 1)")
+    p.add_argument("--threads", type=_positive, default=1, help="torch threads (default 1)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--out", default="results/solver-bench", metavar="DIR",
                    help="where to write (default results/solver-bench)")

@@ -32,6 +32,7 @@ from odebench_plugins.layers import head, norm, trunk
 from torch import nn
 
 import odebench
+from odebench.timing import Mark as _Mark  # identity forward; its backward calls the clock's hook
 
 Gradient = Literal["backprop", "adjoint", "adjoint-seminorm"]
 
@@ -85,20 +86,6 @@ class ODEFunc(nn.Module):
 # inside autograd, so identity functions mark where the backward enters the dynamics (at their
 # output) and where it leaves them (at their input); the autograd engine runs the nodes between
 # the two marks one after the other on CPU, so the difference is the dynamics' backward time.
-
-class _Mark(torch.autograd.Function):
-    """Identity forward; its backward calls ``mark()`` (the clock's entered/left hook)."""
-
-    @staticmethod
-    def forward(ctx, mark, y):
-        ctx.mark = mark
-        return y.view_as(y)
-
-    @staticmethod
-    def backward(ctx, grad):
-        ctx.mark()
-        return None, grad
-
 
 class Dynamics:
     """What the solver integrates: ``func`` alone (state z), or with the RNODE integrands as

@@ -230,7 +230,7 @@ def test_the_readme_solver_appears_in_the_benchmark(tmp_path, capsys):
     (["--tolerances", "nan"], "--tolerances: expected tolerances in (0, 1)"),
     (["--tolerances", "1e-3,-1"], "--tolerances: expected tolerances in (0, 1)"),
     (["--steps", "0"], "--steps: expected step counts"),
-    (["--repeats", "0"], "--repeats: expected a whole number"),
+    (["--repeats", "0"], "--repeats: expected a positive whole number"),
     (["--max-seconds", "nan"], "--max-seconds: expected a number of seconds > 0"),
     (["--problem", "t-broken"], "problem 't-broken' could not be made (its reference or data): ZeroDivisionError"),
     (["--plugins", "missing.py"], "--plugins 'missing.py': no such file"),

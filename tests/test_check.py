@@ -47,7 +47,7 @@ def test_single_name_checks_only_that_target(cli):
 def test_unknown_name_exits_2_with_a_suggestion(cli):
     code, out, err = cli("check", "dopri6")
     assert code == 2
-    assert "unknown plugin, model, solver or dataset 'dopri6'" in err
+    assert "unknown plugin, model, solver, dataset or problem 'dopri6'" in err
     assert "did you mean 'dopri5'" in err or "did you mean 'dopri8'" in err
 
 

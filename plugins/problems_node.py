@@ -19,8 +19,8 @@ error falls far slower than the tolerance (on one ECG sample, successive solves 
 1e-11 differ by 4e-8), and high orders are expensive (dopri8 needed 4.8x dopri5's evaluations
 at 1e-12 on a random input; one-off checks, not committed). At 1e-13 a sample takes ~53,000
 evaluations, ~15 s on one core, which is why a problem holds 8 samples, not dozens. A test
-checks the reference against scipy's DOP853 at 1e-12, an independent implementation of another method, to 1e-9 on the first
-sample of each problem (tests/test_problems_node.py).
+checks the reference against scipy's DOP853 at 1e-12, an independent implementation of
+another method, to 1e-9 on the first sample of each problem (tests/test_problems_node.py).
 Weights, inputs and references are committed in ``problem_data/node-*.pt`` and made from the
 suites' stored runs by
 
